@@ -1,0 +1,7 @@
+// Library version.
+#pragma once
+
+namespace erlnode {
+// "major.minor.patch" of the library that is linked in.
+const char* version() noexcept;
+}  // namespace erlnode

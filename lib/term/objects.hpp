@@ -1,0 +1,88 @@
+// Heap object layouts behind the term handles (internal to the library).
+#pragma once
+
+#include <erlnode/term.hpp>
+
+#include <new>
+
+namespace erlnode::detail {
+
+struct tuple_obj : heap_object {
+  std::size_t size;
+  explicit tuple_obj(std::size_t n) noexcept : heap_object(kind::tuple), size(n) {}
+  term* elems() noexcept { return reinterpret_cast<term*>(this + 1); }
+  static tuple_obj* make(std::size_t n);  // n elements, all []
+};
+static_assert(sizeof(tuple_obj) % alignof(term) == 0);
+
+struct list_obj : heap_object {
+  std::size_t size;
+  term tail;
+  explicit list_obj(std::size_t n) noexcept : heap_object(kind::list), size(n) {}
+  term* elems() noexcept { return reinterpret_cast<term*>(this + 1); }
+  static list_obj* make(std::size_t n);  // n elements, all [], tail []
+};
+static_assert(sizeof(list_obj) % alignof(term) == 0);
+
+struct map_obj : heap_object {
+  std::vector<std::pair<term, term>> pairs;
+  // Open-addressing index (slot = pair index + 1, 0 = empty), built for larger maps.
+  std::vector<std::uint32_t> index;
+  map_obj() : heap_object(kind::map) {}
+  void build_index();
+  const term* find(const term& key) const noexcept;
+  std::ptrdiff_t find_pos(const term& key) const noexcept;
+};
+
+struct binary_obj : heap_object {
+  std::shared_ptr<const void> owner;  // null when the bytes are inline after the object
+  const std::uint8_t* data;
+  std::size_t size;
+  std::uint8_t tail_bits;
+  binary_obj() : heap_object(kind::bitstring), data(nullptr), size(0), tail_bits(0) {}
+  static binary_obj* make_inline(const std::uint8_t* p, std::size_t n, unsigned tail_bits);
+};
+
+struct pid_obj : heap_object {
+  atom node;
+  std::uint32_t id, serial, creation;
+  pid_obj() : heap_object(kind::pid) {}
+};
+
+struct port_obj : heap_object {
+  atom node;
+  std::uint64_t id;
+  std::uint32_t creation;
+  port_obj() : heap_object(kind::port) {}
+};
+
+struct ref_obj : heap_object {
+  atom node;
+  std::uint32_t creation;
+  std::uint8_t len;
+  std::uint32_t words[reference::max_words];
+  ref_obj() : heap_object(kind::reference) {}
+};
+
+struct fun_obj : heap_object {
+  fun::fields f;
+  fun_obj() : heap_object(kind::fun) {}
+};
+
+struct export_obj : heap_object {
+  atom module, function;
+  std::uint8_t arity;
+  export_obj() : heap_object(kind::export_fun) {}
+};
+
+struct big_obj : heap_object {
+  big_int v;
+  big_obj() : heap_object(kind::big_int) {}
+};
+
+struct local_obj : heap_object {
+  std::vector<std::uint8_t> bytes;
+  local_obj() : heap_object(kind::local) {}
+};
+
+}  // namespace erlnode::detail
