@@ -20,13 +20,11 @@ struct error {
   error() = default;
   error(std::error_code c, std::size_t off = 0) : code(c), offset(off) {}
   template <class E>
-    requires std::is_error_code_enum_v<E>
-  error(E e, std::size_t off = 0) : code(make_error_code(e)), offset(off) {}
+  requires std::is_error_code_enum_v<E> error(E e, std::size_t off = 0)
+      : code(make_error_code(e)), offset(off) {}
 
   // "<reason> at offset <n>"
-  std::string message() const {
-    return code.message() + " at offset " + std::to_string(offset);
-  }
+  std::string message() const { return code.message() + " at offset " + std::to_string(offset); }
   friend bool operator==(const error& a, const error& b) {
     return a.code == b.code && a.offset == b.offset;
   }
@@ -50,8 +48,7 @@ class [[nodiscard]] result {
   result(T&& v) : v_(std::in_place_index<0>, std::move(v)) {}
   result(const error& e) : v_(std::in_place_index<1>, e) {}
   template <class E>
-    requires std::is_error_code_enum_v<E>
-  result(E e) : v_(std::in_place_index<1>, error(e)) {}
+  requires std::is_error_code_enum_v<E> result(E e) : v_(std::in_place_index<1>, error(e)) {}
   template <class... A>
   explicit result(std::in_place_t, A&&... a) : v_(std::in_place_index<0>, std::forward<A>(a)...) {}
 
@@ -92,8 +89,7 @@ class [[nodiscard]] result<void> {
   result() = default;
   result(const struct error& e) : e_(e), ok_(false) {}
   template <class E>
-    requires std::is_error_code_enum_v<E>
-  result(E e) : e_(e), ok_(false) {}
+  requires std::is_error_code_enum_v<E> result(E e) : e_(e), ok_(false) {}
   bool has_value() const noexcept { return ok_; }
   bool has_error() const noexcept { return !ok_; }
   explicit operator bool() const noexcept { return ok_; }

@@ -227,14 +227,12 @@ class binary : public detail::handle {
   static binary bits(std::span<const std::uint8_t> bytes, unsigned tail_bits);
 
   const std::uint8_t* data() const noexcept;
-  std::size_t size() const noexcept;  // bytes, counting a partial last byte
+  std::size_t size() const noexcept;    // bytes, counting a partial last byte
   unsigned tail_bits() const noexcept;  // 0 for a binary
   std::size_t bit_size() const noexcept;
   bool is_binary() const noexcept { return tail_bits() == 0; }
   std::span<const std::uint8_t> bytes() const noexcept { return {data(), size()}; }
-  std::string_view view() const noexcept {
-    return {reinterpret_cast<const char*>(data()), size()};
-  }
+  std::string_view view() const noexcept { return {reinterpret_cast<const char*>(data()), size()}; }
   // Zero-copy sub-binary of whole bytes.
   binary slice(std::size_t offset, std::size_t length) const;
 
@@ -382,8 +380,7 @@ class term {
 
   // Numbers.
   template <class I>
-    requires(std::is_integral_v<I> && !std::is_same_v<I, bool>)
-  term(I v) {
+  requires(std::is_integral_v<I> && !std::is_same_v<I, bool>) term(I v) {
     if constexpr (std::is_unsigned_v<I> && sizeof(I) >= sizeof(std::int64_t)) {
       if (v > static_cast<std::uint64_t>(INT64_MAX)) {
         set_big(big_int(v));
@@ -515,17 +512,28 @@ inline constexpr bool is_handle_v =
     std::is_same_v<T, big_integer> || std::is_same_v<T, local_term>;
 template <class T>
 constexpr kind kind_of() noexcept {
-  if constexpr (std::is_same_v<T, tuple>) return kind::tuple;
-  else if constexpr (std::is_same_v<T, list>) return kind::list;
-  else if constexpr (std::is_same_v<T, map>) return kind::map;
-  else if constexpr (std::is_same_v<T, binary>) return kind::bitstring;
-  else if constexpr (std::is_same_v<T, pid>) return kind::pid;
-  else if constexpr (std::is_same_v<T, port>) return kind::port;
-  else if constexpr (std::is_same_v<T, reference>) return kind::reference;
-  else if constexpr (std::is_same_v<T, fun>) return kind::fun;
-  else if constexpr (std::is_same_v<T, export_fun>) return kind::export_fun;
-  else if constexpr (std::is_same_v<T, big_integer>) return kind::big_int;
-  else return kind::local;
+  if constexpr (std::is_same_v<T, tuple>)
+    return kind::tuple;
+  else if constexpr (std::is_same_v<T, list>)
+    return kind::list;
+  else if constexpr (std::is_same_v<T, map>)
+    return kind::map;
+  else if constexpr (std::is_same_v<T, binary>)
+    return kind::bitstring;
+  else if constexpr (std::is_same_v<T, pid>)
+    return kind::pid;
+  else if constexpr (std::is_same_v<T, port>)
+    return kind::port;
+  else if constexpr (std::is_same_v<T, reference>)
+    return kind::reference;
+  else if constexpr (std::is_same_v<T, fun>)
+    return kind::fun;
+  else if constexpr (std::is_same_v<T, export_fun>)
+    return kind::export_fun;
+  else if constexpr (std::is_same_v<T, big_integer>)
+    return kind::big_int;
+  else
+    return kind::local;
 }
 }  // namespace detail
 
@@ -540,8 +548,7 @@ const T* term::get_if() const noexcept {
     return k_ == kind::atom ? reinterpret_cast<const atom*>(&u_.a) : nullptr;
   } else if constexpr (std::is_same_v<T, list>) {
     // A handle is layout-compatible with its one pointer member; nil is a null handle.
-    return (k_ == kind::list || k_ == kind::nil) ? reinterpret_cast<const list*>(&u_.h)
-                                                 : nullptr;
+    return (k_ == kind::list || k_ == kind::nil) ? reinterpret_cast<const list*>(&u_.h) : nullptr;
   } else {
     static_assert(detail::is_handle_v<T>, "term::get_if: unsupported type");
     return k_ == detail::kind_of<T>() ? reinterpret_cast<const T*>(&u_.h) : nullptr;
@@ -551,21 +558,35 @@ const T* term::get_if() const noexcept {
 template <class F>
 decltype(auto) term::visit(F&& f) const {
   switch (k_) {
-    case kind::small_int: return f(u_.i);
-    case kind::big_int: return f(*get_if<big_integer>());
-    case kind::float_: return f(u_.f);
-    case kind::atom: return f(*get_if<atom>());
-    case kind::reference: return f(*get_if<reference>());
-    case kind::fun: return f(*get_if<fun>());
-    case kind::export_fun: return f(*get_if<export_fun>());
-    case kind::port: return f(*get_if<port>());
-    case kind::pid: return f(*get_if<pid>());
-    case kind::tuple: return f(*get_if<tuple>());
-    case kind::map: return f(*get_if<map>());
+    case kind::small_int:
+      return f(u_.i);
+    case kind::big_int:
+      return f(*get_if<big_integer>());
+    case kind::float_:
+      return f(u_.f);
+    case kind::atom:
+      return f(*get_if<atom>());
+    case kind::reference:
+      return f(*get_if<reference>());
+    case kind::fun:
+      return f(*get_if<fun>());
+    case kind::export_fun:
+      return f(*get_if<export_fun>());
+    case kind::port:
+      return f(*get_if<port>());
+    case kind::pid:
+      return f(*get_if<pid>());
+    case kind::tuple:
+      return f(*get_if<tuple>());
+    case kind::map:
+      return f(*get_if<map>());
     case kind::nil:
-    case kind::list: return f(*get_if<list>());
-    case kind::bitstring: return f(*get_if<binary>());
-    case kind::local: return f(*get_if<local_term>());
+    case kind::list:
+      return f(*get_if<list>());
+    case kind::bitstring:
+      return f(*get_if<binary>());
+    case kind::local:
+      return f(*get_if<local_term>());
   }
   return f(*get_if<local_term>());  // unreachable
 }

@@ -19,9 +19,12 @@ class atom_category_impl final : public std::error_category {
   const char* name() const noexcept override { return "erlnode.atom"; }
   std::string message(int ev) const override {
     switch (static_cast<atom_errc>(ev)) {
-      case atom_errc::too_long: return "atom longer than 255 characters";
-      case atom_errc::invalid_utf8: return "atom text is not valid UTF-8";
-      case atom_errc::table_full: return "atom table is full";
+      case atom_errc::too_long:
+        return "atom longer than 255 characters";
+      case atom_errc::invalid_utf8:
+        return "atom text is not valid UTF-8";
+      case atom_errc::table_full:
+        return "atom table is full";
     }
     return "unknown atom error";
   }

@@ -60,19 +60,32 @@ void destroy_one(heap_object* h, std::vector<heap_object*>& stack) noexcept {
       ::operator delete(o);
       return;
     }
-    case kind::pid: delete static_cast<pid_obj*>(h); return;
-    case kind::port: delete static_cast<port_obj*>(h); return;
-    case kind::reference: delete static_cast<ref_obj*>(h); return;
+    case kind::pid:
+      delete static_cast<pid_obj*>(h);
+      return;
+    case kind::port:
+      delete static_cast<port_obj*>(h);
+      return;
+    case kind::reference:
+      delete static_cast<ref_obj*>(h);
+      return;
     case kind::fun: {
       auto* o = static_cast<fun_obj*>(h);
       drop_terms(o->f.free_vars.data(), o->f.free_vars.size(), stack);
       delete o;
       return;
     }
-    case kind::export_fun: delete static_cast<export_obj*>(h); return;
-    case kind::big_int: delete static_cast<big_obj*>(h); return;
-    case kind::local: delete static_cast<local_obj*>(h); return;
-    default: return;
+    case kind::export_fun:
+      delete static_cast<export_obj*>(h);
+      return;
+    case kind::big_int:
+      delete static_cast<big_obj*>(h);
+      return;
+    case kind::local:
+      delete static_cast<local_obj*>(h);
+      return;
+    default:
+      return;
   }
 }
 }  // namespace
@@ -164,20 +177,32 @@ using namespace detail;
 std::string_view kind_name(kind k) noexcept {
   switch (k) {
     case kind::small_int:
-    case kind::big_int: return "integer";
-    case kind::float_: return "float";
-    case kind::atom: return "atom";
-    case kind::reference: return "reference";
+    case kind::big_int:
+      return "integer";
+    case kind::float_:
+      return "float";
+    case kind::atom:
+      return "atom";
+    case kind::reference:
+      return "reference";
     case kind::fun:
-    case kind::export_fun: return "fun";
-    case kind::port: return "port";
-    case kind::pid: return "pid";
-    case kind::tuple: return "tuple";
-    case kind::map: return "map";
+    case kind::export_fun:
+      return "fun";
+    case kind::port:
+      return "port";
+    case kind::pid:
+      return "pid";
+    case kind::tuple:
+      return "tuple";
+    case kind::map:
+      return "map";
     case kind::nil:
-    case kind::list: return "list";
-    case kind::bitstring: return "bitstring";
-    case kind::local: return "local";
+    case kind::list:
+      return "list";
+    case kind::bitstring:
+      return "bitstring";
+    case kind::local:
+      return "local";
   }
   return "unknown";
 }
@@ -227,8 +252,10 @@ list::list(std::vector<term> elems) : list(std::move(elems), term()) {}
 list::list(std::vector<term> elems, term tail) {
   if (elems.empty()) {
     // [ | T] is just T; only a list tail can be represented here.
-    if (auto* l = tail.get_if<list>()) *this = *l;
-    else throw std::invalid_argument("list: an improper list needs at least one element");
+    if (auto* l = tail.get_if<list>())
+      *this = *l;
+    else
+      throw std::invalid_argument("list: an improper list needs at least one element");
     return;
   }
   auto* o = list_obj::make(elems.size());
@@ -388,8 +415,8 @@ binary::binary(std::vector<std::uint8_t>&& bytes) {
   std::size_t n = owner->size();
   *this = shared(std::move(owner), d, n, 0);
 }
-binary binary::shared(std::shared_ptr<const void> owner, const std::uint8_t* data,
-                      std::size_t size, unsigned tail_bits) {
+binary binary::shared(std::shared_ptr<const void> owner, const std::uint8_t* data, std::size_t size,
+                      unsigned tail_bits) {
   if (tail_bits > 7 || (tail_bits && size == 0))
     throw std::invalid_argument("binary: bad tail_bits");
   void* mem = ::operator new(sizeof(binary_obj));
@@ -428,9 +455,9 @@ binary binary::slice(std::size_t offset, std::size_t length) const {
   if (o->owner) return shared(o->owner, d, length, 0);
   // Inline storage: keep this object alive through an aliasing owner.
   retain(p_);
-  std::shared_ptr<const void> keep(static_cast<const void*>(p_),
-                                   [](const void* p) { release(const_cast<heap_object*>(
-                                                           static_cast<const heap_object*>(p))); });
+  std::shared_ptr<const void> keep(static_cast<const void*>(p_), [](const void* p) {
+    release(const_cast<heap_object*>(static_cast<const heap_object*>(p)));
+  });
   return shared(std::move(keep), d, length, 0);
 }
 
@@ -603,19 +630,30 @@ int rank(kind k) noexcept {
   switch (k) {
     case kind::small_int:
     case kind::big_int:
-    case kind::float_: return 0;
-    case kind::atom: return 1;
-    case kind::reference: return 2;
+    case kind::float_:
+      return 0;
+    case kind::atom:
+      return 1;
+    case kind::reference:
+      return 2;
     case kind::fun:
     case kind::export_fun:
-    case kind::local: return 3;
-    case kind::port: return 4;
-    case kind::pid: return 5;
-    case kind::tuple: return 6;
-    case kind::map: return 7;
-    case kind::nil: return 8;
-    case kind::list: return 9;
-    case kind::bitstring: return 10;
+    case kind::local:
+      return 3;
+    case kind::port:
+      return 4;
+    case kind::pid:
+      return 5;
+    case kind::tuple:
+      return 6;
+    case kind::map:
+      return 7;
+    case kind::nil:
+      return 8;
+    case kind::list:
+      return 9;
+    case kind::bitstring:
+      return 10;
   }
   return 11;
 }
@@ -669,9 +707,7 @@ int cmp_seq(std::span<const term> x, std::span<const term> y, bool exact) {
   return 0;
 }
 
-int cmp_node_ids(atom na, atom nb) noexcept {
-  return na == nb ? 0 : ((na <=> nb) < 0 ? -1 : 1);
-}
+int cmp_node_ids(atom na, atom nb) noexcept { return na == nb ? 0 : ((na <=> nb) < 0 ? -1 : 1); }
 
 std::vector<const map::value_type*> sorted_pairs(const map& m) {
   std::vector<const map::value_type*> v;
@@ -698,7 +734,8 @@ int cmp_impl(const term& a, const term& b, bool exact) {
   if (ra != rb) return ra < rb ? -1 : 1;
   if (a.heap() && a.heap() == b.heap()) return 0;
   switch (ra) {
-    case 0: return cmp_numbers(a, b, exact);
+    case 0:
+      return cmp_numbers(a, b, exact);
     case 1: {
       atom x = *a.get_if<atom>(), y = *b.get_if<atom>();
       return x == y ? 0 : ((x <=> y) < 0 ? -1 : 1);
@@ -725,8 +762,7 @@ int cmp_impl(const term& a, const term& b, bool exact) {
       }
       if (ka == kind::local) {
         auto x = a.get_if<local_term>()->bytes(), y = b.get_if<local_term>()->bytes();
-        return std::lexicographical_compare_three_way(x.begin(), x.end(), y.begin(), y.end()) <
-                       0
+        return std::lexicographical_compare_three_way(x.begin(), x.end(), y.begin(), y.end()) < 0
                    ? -1
                    : (std::equal(x.begin(), x.end(), y.begin(), y.end()) ? 0 : 1);
       }
@@ -761,8 +797,10 @@ int cmp_impl(const term& a, const term& b, bool exact) {
       if (x.size() != y.size()) return x.size() < y.size() ? -1 : 1;
       return cmp_seq(x.elements(), y.elements(), exact);
     }
-    case 7: return cmp_maps(*a.get_if<map>(), *b.get_if<map>(), exact);
-    case 8: return 0;
+    case 7:
+      return cmp_maps(*a.get_if<map>(), *b.get_if<map>(), exact);
+    case 8:
+      return 0;
     case 9: {
       // Element by element; a list that runs out first is smaller; then the tails.
       const auto& x = *a.get_if<list>();
@@ -813,10 +851,14 @@ std::weak_ordering compare(const term& a, const term& b) noexcept {
 bool operator==(const term& a, const term& b) noexcept {
   if (a.type() != b.type()) return false;
   switch (a.type()) {
-    case kind::small_int: return *a.get_if<std::int64_t>() == *b.get_if<std::int64_t>();
-    case kind::float_: return *a.get_if<double>() == *b.get_if<double>();
-    case kind::atom: return *a.get_if<atom>() == *b.get_if<atom>();
-    case kind::nil: return true;
+    case kind::small_int:
+      return *a.get_if<std::int64_t>() == *b.get_if<std::int64_t>();
+    case kind::float_:
+      return *a.get_if<double>() == *b.get_if<double>();
+    case kind::atom:
+      return *a.get_if<atom>() == *b.get_if<atom>();
+    case kind::nil:
+      return true;
     case kind::tuple: {
       const auto& x = *a.get_if<tuple>();
       const auto& y = *b.get_if<tuple>();
@@ -846,7 +888,8 @@ bool operator==(const term& a, const term& b) noexcept {
       if (x.bit_size() != y.bit_size()) return false;
       return cmp_impl(a, b, true) == 0;
     }
-    default: return cmp_impl(a, b, true) == 0;
+    default:
+      return cmp_impl(a, b, true) == 0;
   }
 }
 
@@ -871,7 +914,8 @@ std::size_t hash_impl(const term& t, int depth) noexcept {
   std::size_t h = static_cast<std::size_t>(t.type()) * 0x100000001b3ull;
   if (depth > 64) return h;
   switch (t.type()) {
-    case kind::small_int: return hcomb(h, std::hash<std::int64_t>{}(*t.get_if<std::int64_t>()));
+    case kind::small_int:
+      return hcomb(h, std::hash<std::int64_t>{}(*t.get_if<std::int64_t>()));
     case kind::big_int: {
       const auto& v = t.get_if<big_integer>()->value();
       return hcomb(h, std::hash<std::string>{}(v.str(0, std::ios_base::hex)));
@@ -881,8 +925,10 @@ std::size_t hash_impl(const term& t, int depth) noexcept {
       if (d == 0.0) d = 0.0;  // -0.0 == 0.0
       return hcomb(h, std::hash<double>{}(d));
     }
-    case kind::atom: return hcomb(h, t.get_if<atom>()->hash());
-    case kind::nil: return h;
+    case kind::atom:
+      return hcomb(h, t.get_if<atom>()->hash());
+    case kind::nil:
+      return h;
     case kind::tuple:
       for (const term& e : *t.get_if<tuple>()) h = hcomb(h, hash_impl(e, depth + 1));
       return h;

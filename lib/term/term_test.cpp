@@ -159,8 +159,10 @@ TEST_CASE("visit") {
   term t = 5;
   auto name = t.visit([](const auto& v) -> std::string {
     using T = std::decay_t<decltype(v)>;
-    if constexpr (std::is_same_v<T, std::int64_t>) return "int";
-    else return "other";
+    if constexpr (std::is_same_v<T, std::int64_t>)
+      return "int";
+    else
+      return "other";
   });
   CHECK(name == "int");
 }

@@ -8,7 +8,8 @@ int main() {
   using namespace erlnode;
   term t = tuple{atom{"ok"}, 42, "text"};
   auto bytes = etf::encode(t);
-  auto back = etf::decode(bytes);
+  if (!bytes) return 1;
+  auto back = etf::decode(*bytes);
   if (!back || *back != t) return 1;
   std::cout << to_string(*back) << "\n";
 }
