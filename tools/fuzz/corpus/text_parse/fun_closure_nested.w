@@ -1,0 +1,1 @@
+#Fun<etf_vectors_funs.2.119306143>

@@ -1,0 +1,1 @@
+fun lists:map/2

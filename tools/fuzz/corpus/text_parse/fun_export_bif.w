@@ -1,0 +1,1 @@
+fun erlang:'+'/2

@@ -1,0 +1,1 @@
+#Fun<etf_vectors_funs.0.119306143>

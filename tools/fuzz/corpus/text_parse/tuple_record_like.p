@@ -1,0 +1,1 @@
+{person,<<"Ann">>,42,[{email,"a@b"}]}
