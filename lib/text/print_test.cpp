@@ -1,0 +1,88 @@
+// to_string() on terms built in C++ (the erl-generated vectors are in vectors_test.cpp).
+#include <erlnode/text.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+
+using namespace erlnode;
+
+TEST_CASE("print: atoms follow io_lib ~w quoting") {
+  CHECK(to_string(atom("ok")) == "ok");
+  CHECK(to_string(atom("and")) == "'and'");
+  CHECK(to_string(atom("maybe")) == "maybe");
+  CHECK(to_string(atom("Abc")) == "'Abc'");
+  CHECK(to_string(atom("")) == "''");
+  CHECK(to_string(atom("a@b")) == "a@b");
+  CHECK(to_string(atom("a.b")) == "'a.b'");
+  CHECK(to_string(atom("\xC3\xA9")) == "\xC3\xA9");                              // é
+  CHECK(to_string(atom("\xC4\x81")) == "'\\x{101}'");                            // ā
+  CHECK(to_string(atom("\xE6\x97\xA5\xE6\x9C\xAC")) == "'\\x{65E5}\\x{672C}'");  // 日本
+  CHECK(to_string(atom("a\nb")) == "'a\\nb'");
+  CHECK(to_string(atom("a'b\\")) == "'a\\'b\\\\'");
+  CHECK(to_string(atom(std::string_view("\x00\x1f\x7f", 3))) == "'\\000\\037\\d'");
+}
+
+TEST_CASE("print: numbers") {
+  CHECK(to_string(term(0)) == "0");
+  CHECK(to_string(term(-42)) == "-42");
+  CHECK(to_string(term(INT64_MIN)) == "-9223372036854775808");
+  CHECK(to_string(term(big_int("123456789012345678901234567890"))) ==
+        "123456789012345678901234567890");
+  CHECK(to_string(term(1.0)) == "1.0");
+  CHECK(to_string(term(0.1)) == "0.1");
+  CHECK(to_string(term(100.0)) == "100.0");
+  CHECK(to_string(term(1000.0)) == "1.0e3");
+  CHECK(to_string(term(0.0001)) == "0.0001");
+  CHECK(to_string(term(0.00001)) == "1.0e-5");
+  CHECK(to_string(term(123456789.0)) == "123456789.0");
+  CHECK(to_string(term(9007199254740991.0)) == "9007199254740991.0");
+  CHECK(to_string(term(9007199254740992.0)) == "9.007199254740992e15");
+  CHECK(to_string(term(5e-324)) == "5.0e-324");
+  CHECK(to_string(term(-0.0)) == "-0.0");
+}
+
+TEST_CASE("print: containers") {
+  CHECK(to_string(term(list{})) == "[]");
+  CHECK(to_string(term("hi")) == "[104,105]");
+  CHECK(to_string(term(list({atom("a")}, atom("b")))) == "[a|b]");
+  CHECK(to_string(term(list({1, 2}, term(list({3}, 4))))) == "[1,2,3|4]");
+  CHECK(to_string(term(tuple{})) == "{}");
+  CHECK(to_string(term(tuple{1, tuple{}, list{}})) == "{1,{},[]}");
+  CHECK(to_string(term(map{})) == "#{}");
+  CHECK(to_string(term(map{{atom("b"), 1}, {atom("a"), 2}, {1.0, 3}, {1, 4}})) ==
+        "#{1 => 4,1.0 => 3,a => 2,b => 1}");
+  CHECK(to_string(term(binary())) == "<<>>");
+  CHECK(to_string(term(binary("abc"))) == "<<97,98,99>>");
+  const std::uint8_t bits[] = {1, 0x40};
+  CHECK(to_string(term(binary::bits(bits, 3))) == "<<1,2:3>>");
+  const std::uint8_t one[] = {0x80};
+  CHECK(to_string(term(binary::bits(one, 1))) == "<<1:1>>");
+}
+
+TEST_CASE("print: pids, ports, refs and funs") {
+  atom n("node@host");
+  CHECK(to_string(term(pid(n, 85, 0, 1))) == "<node@host.85.0>");
+  CHECK(to_string(term(pid(atom("a@b.example.com"), 1, 2, 3))) == "<'a@b.example.com'.1.2>");
+  CHECK(to_string(term(port(n, 5, 1))) == "#Port<node@host.5>");
+  CHECK(to_string(term(reference(n, 1, {1, 2, 3}))) == "#Ref<node@host.3.2.1>");
+  CHECK(to_string(term(export_fun(atom("lists"), atom("map"), 2))) == "fun lists:map/2");
+  CHECK(to_string(term(export_fun(atom("erlang"), atom("and"), 2))) == "fun erlang:and/2");
+  fun::fields f;
+  f.module = atom("t2");
+  f.index = 0;
+  f.extra = {term(0), term(87116599), term(pid(n, 1, 0, 1))};
+  CHECK(to_string(term(fun(f))) == "#Fun<t2.0.87116599>");
+}
+
+TEST_CASE("print: a million-deep list does not overflow the stack") {
+  term t;
+  for (int i = 0; i < 1'000'000; ++i) t = list({t});
+  std::string s = to_string(t);
+  CHECK(s.size() == 2'000'002);
+  CHECK(s.substr(0, 3) == "[[[");
+  term u = atom("x");
+  for (int i = 0; i < 1'000'000; ++i) u = tuple{u, 1};
+  CHECK(to_string(u).size() == 1 + 1'000'000 * 4);
+}
