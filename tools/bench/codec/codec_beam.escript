@@ -1,0 +1,83 @@
+#!/usr/bin/env escript
+%% -*- erlang -*-
+%%! +S 1:1 +A 0
+%%
+%% The BEAM side of the codec benchmark (one scheduler, like the single-threaded C++ side).
+%%
+%%   codec_beam.escript gen DIR
+%%       Writes the corpora, term_to_binary/1 of each, as DIR/<name>.etf.
+%%   codec_beam.escript bench DIR MIN_MS RUNS NAME...
+%%       For each corpus: binary_to_term/1 of the file's bytes, and term_to_binary/1 of the
+%%       decoded term. Picks an iteration count N so one run lasts at least MIN_MS, times RUNS
+%%       runs of N iterations with erlang:monotonic_time/1, and prints the best as one JSON line:
+%%       {"corpus":...,"op":"decode"|"encode","impl":"beam","ns_per_iter":...,"iters":N}
+-mode(compile).
+
+main(["gen", Dir]) ->
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    [ok = file:write_file(filename:join(Dir, Name ++ ".etf"), term_to_binary(T))
+     || {Name, T} <- corpora()],
+    ok;
+main(["bench", Dir, MinMs, Runs | Names]) ->
+    Min = list_to_integer(MinMs) * 1000000,
+    R = list_to_integer(Runs),
+    lists:foreach(fun(Name) -> bench(Dir, Name, Min, R) end, Names);
+main(_) ->
+    io:format(standard_error, "usage: codec_beam.escript gen DIR | bench DIR MIN_MS RUNS NAME...~n", []),
+    halt(2).
+
+corpora() ->
+    [{"small", small()},
+     {"ints", lists:seq(1, 100000)},
+     {"tuples", [{I, integer_to_binary(I), float(I), [a, b | c]} || I <- lists:seq(1, 20000)]},
+     {"bin_64k", binaries(16, 64 * 1024)},
+     {"bin_1m", binaries(16, 1024 * 1024)}].
+
+%% About 200 bytes: atoms, integers of every encoding, binaries, a string, a float, a map, a pid
+%% and a reference.
+small() ->
+    {user, 42, -7, 100000, 1 bsl 40, <<"alice">>, <<"alice@example.com">>, "hello", 3.25,
+     [admin, staff, {since, 2019}],
+     #{name => <<"Alice">>, age => 30, active => true, tags => [a, b]},
+     self(), make_ref()}.
+
+binaries(N, Size) -> [binary:copy(<<I>>, Size) || I <- lists:seq(1, N)].
+
+bench(Dir, Name, Min, Runs) ->
+    {ok, Bin} = file:read_file(filename:join(Dir, Name ++ ".etf")),
+    Term = binary_to_term(Bin),
+    report(Name, "decode", measure(fun decode_loop/2, Bin, Min, Runs)),
+    report(Name, "encode", measure(fun encode_loop/2, Term, Min, Runs)).
+
+report(Name, Op, {Ns, N}) ->
+    io:format("{\"corpus\":\"~s\",\"op\":\"~s\",\"impl\":\"beam\",\"ns_per_iter\":~.3f,"
+              "\"iters\":~b}~n", [Name, Op, Ns, N]).
+
+%% Returns {best ns per iteration, iterations per run}.
+measure(Loop, Arg, Min, Runs) ->
+    N = calibrate(Loop, Arg, Min, 1),
+    Best = lists:min([time(Loop, Arg, N) || _ <- lists:seq(1, Runs)]),
+    {Best / N, N}.
+
+%% The better of two timings, so one slow run (a GC, a preemption) does not stop it early.
+calibrate(Loop, Arg, Min, N) ->
+    case min(time(Loop, Arg, N), time(Loop, Arg, N)) of
+        T when T >= Min; N >= 1 bsl 30 -> N;
+        T when T * 8 < Min -> calibrate(Loop, Arg, Min, N * 8);
+        _ -> calibrate(Loop, Arg, Min, N * 2)
+    end.
+
+time(Loop, Arg, N) ->
+    garbage_collect(),
+    T0 = erlang:monotonic_time(nanosecond),
+    _ = Loop(N, Arg),
+    erlang:monotonic_time(nanosecond) - T0.
+
+%% The last result is returned so the calls cannot be optimised away.
+decode_loop(N, Bin) -> decode_loop(N, Bin, []).
+decode_loop(0, _, Last) -> Last;
+decode_loop(N, Bin, _) -> decode_loop(N - 1, Bin, binary_to_term(Bin)).
+
+encode_loop(N, Term) -> encode_loop(N, Term, <<>>).
+encode_loop(0, _, Last) -> Last;
+encode_loop(N, Term, _) -> encode_loop(N - 1, Term, term_to_binary(Term)).
