@@ -7,16 +7,23 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
 
 namespace erlnode {
 
-// Prints `t` exactly as io_lib:format("~w", [T]) does in OTP 25 for atoms, numbers, lists,
-// tuples, maps (up to 32 keys; larger maps print in their kept order), binaries and bitstrings.
-// Pids, ports, refs and funs print as: <node.id.serial>, #Port<node.id>, #Ref<node.w1.w2...>
-// (most significant word first, as erl), #Fun<module.index.uniq>, fun m:f/a.
+// Prints `t` exactly as io_lib:format("~w", [T]) does in OTP 25 (as UTF-8) for atoms, numbers,
+// lists (strings too print as lists of integers), tuples, maps (up to 32 keys, in key order;
+// larger maps in their kept order, since the BEAM's hash order cannot be reproduced),
+// binaries and bitstrings (<<1,2:3>>). Floats use the shortest digits that read back
+// exactly (float_to_list(F, [short])). Never recurses: any depth prints.
+// erl prints pids, ports and refs with a node-table index we do not have, so these print with
+// the node's name (as an atom, quoted when needed) and without the creation:
+//   <node@host.85.0>   #Port<node@host.5>   #Ref<node@host.3.2.1> (last word first, as erl)
+// Funs print as erl does: fun m:f/1 and #Fun<module.index.old_uniq>. A LOCAL_EXT term (which
+// OTP 25 cannot print) prints as #Local<N> with N its byte count.
 std::string to_string(const term& t);
 void to_string(const term& t, std::string& out);
 
@@ -36,20 +43,36 @@ enum class errc {
   unbound_variable,  // a variable where a value was required
 };
 const std::error_category& category() noexcept;
+
+// Containers nested deeper than this are refused with errc::too_deep by parse(), format()
+// and pattern::parse() (they read without recursion; the limit bounds hostile input).
+inline constexpr std::size_t max_parse_depth = 10'000;
 inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), category()};
 }
 }  // namespace text
 
-// Reads one term in Erlang syntax (what erl_parse:parse_term/1 accepts for literals; a
-// trailing '.' is allowed). Errors carry the character offset.
+// Reads one term in Erlang syntax: what erl_parse:parse_term/1 accepts for literals, and
+// everything to_string() prints. A trailing '.' and % comments are allowed.
+//  - atoms, quoted or not, and strings with every Erlang escape (\n, \x41, \x{101}, \101,
+//    \^A, ...); adjacent strings concatenate ("a" "b"); $c characters;
+//  - integers of any size, Base#Digits (2..36), digit separators (1_000), floats (1.0e-10),
+//    unary - and +;
+//  - lists, improper lists [a|b], tuples, maps #{K => V} (a repeated key: the last wins);
+//  - binaries: segments of integers, characters, strings or floats, with :Size and
+//    /integer, float, utf8, utf16, utf32, big, little, signed, unsigned, unit:N; a segment
+//    holds at most 65536 bits, a binary at most 64 times the text's length in bits;
+//  - fun M:F/A, and pids, ports and refs in to_string()'s form (creation 0).
+// Integers are limited to 100,000 digits. Errors carry the byte offset in `text` (UTF-8).
 result<term> parse(std::string_view text);
 
 // Builds a term from Erlang syntax with placeholders, in the spirit of ei_format:
 //   ~a atom (atom, or text), ~i / ~l integer, ~u unsigned, ~f / ~d float, ~s string (text
 //   becomes a charlist), ~b binary (text becomes a binary), ~w any term.
 //   format("{~a, ~i, ~s}", {atom{"ok"}, 42, "text"})
+// A placeholder stands where a value may; a wrong argument type is errc::bad_placeholder.
 result<term> format(std::string_view fmt, std::initializer_list<term> args);
+result<term> format(std::string_view fmt, std::span<const term> args);
 
 // Variables bound by a successful match.
 class bindings {
@@ -66,7 +89,9 @@ class bindings {
 };
 
 // A compiled pattern in Erlang syntax with variables (Capitalised or _) and `_` wildcards,
-// e.g. "{ok, Value}", "[H | T]", "#{key := V}", "{A, A}" (repeated variables must be equal).
+// e.g. "{ok, Value}", "[H | T]", "#{key := V}", "{A, A}" (repeated variables must be equal,
+// =:=). Map patterns use := and match any map holding at least those keys; map keys must be
+// literals. Literals match by =:= (1 does not match 1.0).
 class pattern {
  public:
   static result<pattern> parse(std::string_view text);
