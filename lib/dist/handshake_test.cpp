@@ -1,6 +1,8 @@
 #include <erlnode/dist/crypto.hpp>
 #include <erlnode/dist/handshake.hpp>
 
+#include "dist/test_vectors.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <fstream>
@@ -639,4 +641,80 @@ TEST_CASE("configuration is checked by start()") {
   }));
   handshake h(initiator_cfg());
   CHECK(h.setup_timeout() == std::chrono::milliseconds(7000));
+}
+
+TEST_CASE("handshakes recorded from a live erl replay byte for byte") {
+  // scripts/capture-dist-vectors: a fake peer (challenge 0x12345678) connected to a BEAM.
+  for (std::string conn : {"pass", "hdr", "old"}) {
+    INFO(conn);
+    auto name = test::line_bytes(conn, "hs_send_name");
+    auto status = test::line_bytes(conn, "hs_status");
+    auto challenge = test::line_bytes(conn, "hs_challenge");
+    auto reply = test::line_bytes(conn, "hs_reply");
+    auto ack = test::line_bytes(conn, "hs_ack");
+    auto as_str = [](const bytes& b) { return std::string(b.begin(), b.end()); };
+    auto be_at = [](const bytes& b, std::size_t at, std::size_t n) {
+      std::uint64_t v = 0;
+      for (std::size_t i = 0; i < n; ++i) v = v << 8 | b[at + i];
+      return v;
+    };
+    std::string fake_name = as_str(bytes(name.begin() + 15, name.end()));
+    std::string beam_name = as_str(bytes(challenge.begin() + 19, challenge.end()));
+    auto beam_challenge = static_cast<std::uint32_t>(be_at(challenge, 9, 4));
+
+    SECTION("our initiator against the BEAM's acceptor messages") {
+      handshake_config c;
+      c.role = handshake_role::initiator;
+      c.this_node = fake_name;
+      c.this_creation = 0x00C0FFEE;
+      c.this_flags = test::flags_of(conn);
+      c.cookie = "capturecookie";
+      c.peer_node = beam_name;
+      c.crypto = fixed_crypto(0x12345678);
+      bytes in = frame(as_str(status));
+      for (auto& m : {challenge, ack}) {
+        auto f = frame(as_str(m));
+        in.insert(in.end(), f.begin(), f.end());
+      }
+      bytes want = frame(as_str(name));
+      auto r = frame(as_str(reply));
+      want.insert(want.end(), r.begin(), r.end());
+      for (std::size_t cut = 0; cut <= in.size(); ++cut) {
+        handshake h(c);
+        REQUIRE(h.start());
+        CHECK(drive(h, in, {cut}) == in.size());
+        CHECK(h.output() == want);
+        auto d = completion(events(h));
+        REQUIRE(d);
+        CHECK(d->peer_node == beam_name);
+        CHECK(d->peer_creation == be_at(challenge, 13, 4));
+        CHECK(d->negotiated_flags == (test::flags_of(conn) & be_at(challenge, 1, 8)));
+      }
+    }
+    SECTION("our acceptor writes exactly what the BEAM wrote") {
+      handshake_config c;
+      c.role = handshake_role::acceptor;
+      c.this_node = beam_name;
+      c.this_creation = static_cast<std::uint32_t>(be_at(challenge, 13, 4));
+      c.this_flags = be_at(challenge, 1, 8);
+      c.cookie = "capturecookie";
+      c.crypto = fixed_crypto(beam_challenge);
+      bytes in = frame(as_str(name));
+      auto r = frame(as_str(reply));
+      in.insert(in.end(), r.begin(), r.end());
+      bytes want = frame(as_str(status));
+      for (auto& m : {challenge, ack}) {
+        auto f = frame(as_str(m));
+        want.insert(want.end(), f.begin(), f.end());
+      }
+      handshake h(c);
+      REQUIRE(h.start());
+      CHECK(drive(h, in, {}) == in.size());
+      CHECK(h.output() == want);
+      auto d = completion(events(h));
+      REQUIRE(d);
+      CHECK(d->peer_node == fake_name);
+      CHECK(d->peer_creation == 0x00C0FFEE);
+    }
+  }
 }
