@@ -1,0 +1,418 @@
+// Iterative ETF encoder producing the bytes term_to_binary/1,2 of OTP 25 produces.
+#include <erlnode/etf.hpp>
+
+#include "etf/wire.hpp"
+#include "term/objects.hpp"
+
+#include <zlib.h>
+
+#include <bit>
+#include <memory_resource>
+
+namespace erlnode::etf {
+
+namespace {
+
+namespace od = erlnode::detail;
+
+// Appends to a vector, growing it geometrically.
+class buffer_sink {
+ public:
+  explicit buffer_sink(std::vector<std::uint8_t>& v) : v_(v), pos_(v.size()) {}
+  std::size_t pos() const noexcept { return pos_; }
+  std::uint8_t* take(std::size_t n) {
+    if (v_.size() - pos_ < n) v_.resize(std::max(v_.size() * 2, pos_ + n + 256));
+    std::uint8_t* p = v_.data() + pos_;
+    pos_ += n;
+    return p;
+  }
+  void u8(std::uint8_t b) { *take(1) = b; }
+  void bytes(const void* p, std::size_t n) {
+    if (n) std::memcpy(take(n), p, n);
+  }
+  void patch32(std::size_t at, std::uint32_t v) { detail::put32(v_.data() + at, v); }
+  void done() { v_.resize(pos_); }
+
+ private:
+  std::vector<std::uint8_t>& v_;
+  std::size_t pos_;
+};
+
+// Only counts. Writes land in a per-thread scratch area large enough for any one field
+// (STRING_EXT is the largest: 3 + 65535 bytes).
+class count_sink {
+ public:
+  std::size_t pos() const noexcept { return pos_; }
+  std::uint8_t* take(std::size_t n) {
+    pos_ += n;
+    return scratch_;
+  }
+  void u8(std::uint8_t) { ++pos_; }
+  void bytes(const void*, std::size_t n) { pos_ += n; }
+  void patch32(std::size_t, std::uint32_t) {}
+  void done() {}
+
+ private:
+  std::size_t pos_ = 0;
+  static thread_local std::uint8_t scratch_[3 + 65536 + 1024];
+};
+thread_local std::uint8_t count_sink::scratch_[3 + 65536 + 1024];
+
+struct eframe {
+  const term* p;
+  const term* end;
+  const term* next;
+  const term* next_end;
+  const map::value_type* mp;
+  const map::value_type* mend;
+  std::size_t patch;  // fun: offset of its Size field, else npos
+  bool value_next;    // map: the next slot is the value of *mp
+};
+constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+template <class Sink>
+class encoder {
+ public:
+  encoder(Sink& s, const encode_options& o) : s_(s), o_(o) {}
+
+  bool run(const term& root) {
+    alignas(eframe) std::byte buf[sizeof(eframe) * 32];
+    std::pmr::monotonic_buffer_resource mr(buf, sizeof buf);
+    std::pmr::vector<eframe> st(&mr);
+    st.reserve(31);
+    const term* cur = &root;
+    for (;;) {
+      if (!one(*cur, st)) return false;
+      for (;;) {
+        if (st.empty()) return true;
+        eframe& f = st.back();
+        if (f.mp) {
+          if (f.mp != f.mend) {
+            if (f.value_next) {
+              cur = &f.mp->second;
+              ++f.mp;
+            } else {
+              cur = &f.mp->first;
+            }
+            f.value_next = !f.value_next;
+            break;
+          }
+        } else if (f.p != f.end) {
+          cur = f.p++;
+          break;
+        } else if (f.next) {
+          f.p = f.next;
+          f.end = f.next_end;
+          f.next = nullptr;
+          continue;
+        }
+        if (f.patch != npos) s_.patch32(f.patch, static_cast<std::uint32_t>(s_.pos() - f.patch));
+        st.pop_back();
+      }
+    }
+  }
+
+ private:
+  bool push(std::pmr::vector<eframe>& st, const eframe& f) {
+    if (st.size() >= o_.max_depth) return false;
+    st.push_back(f);
+    return true;
+  }
+
+  void write_atom(atom a) {
+    if (o_.atom_ref) {
+      int idx = o_.atom_ref(a);
+      if (idx >= 0 && idx < 255) {
+        std::uint8_t* p = s_.take(2);
+        p[0] = atom_cache_ref;
+        p[1] = static_cast<std::uint8_t>(idx);
+        return;
+      }
+    }
+    std::size_t n = a.size();
+    if (o_.minor_version < 2 && a.is_latin1()) {
+      // ATOM_EXT carries Latin-1 bytes: fold two-byte UTF-8 sequences back to one byte.
+      std::size_t chars = a.length();
+      std::uint8_t* p = s_.take(3 + chars);
+      p[0] = atom_ext;
+      detail::put16(p + 1, static_cast<std::uint16_t>(chars));
+      const auto* t = reinterpret_cast<const std::uint8_t*>(a.c_str());
+      if (chars == n) {
+        std::memcpy(p + 3, t, n);
+      } else {
+        std::uint8_t* o = p + 3;
+        for (std::size_t i = 0; i < n; ++i) {
+          if (t[i] < 0x80) {
+            *o++ = t[i];
+          } else {
+            *o++ = static_cast<std::uint8_t>(((t[i] & 0x03) << 6) | (t[i + 1] & 0x3F));
+            ++i;
+          }
+        }
+      }
+      return;
+    }
+    if (n <= 255) {
+      std::uint8_t* p = s_.take(2 + n);
+      p[0] = small_atom_utf8_ext;
+      p[1] = static_cast<std::uint8_t>(n);
+      std::memcpy(p + 2, a.c_str(), n);
+    } else {
+      std::uint8_t* p = s_.take(3 + n);
+      p[0] = atom_utf8_ext;
+      detail::put16(p + 1, static_cast<std::uint16_t>(n));
+      std::memcpy(p + 3, a.c_str(), n);
+    }
+  }
+
+  void write_int(std::int64_t v) {
+    if (v >= 0 && v <= 255) {
+      std::uint8_t* p = s_.take(2);
+      p[0] = small_integer_ext;
+      p[1] = static_cast<std::uint8_t>(v);
+    } else if (v >= INT32_MIN && v <= INT32_MAX) {
+      std::uint8_t* p = s_.take(5);
+      p[0] = integer_ext;
+      detail::put32(p + 1, static_cast<std::uint32_t>(static_cast<std::int32_t>(v)));
+    } else {
+      std::uint64_t mag = v < 0 ? 0 - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v);
+      std::uint8_t n = static_cast<std::uint8_t>((64 - std::countl_zero(mag) + 7) / 8);
+      std::uint8_t* p = s_.take(3 + n);
+      p[0] = small_big_ext;
+      p[1] = n;
+      p[2] = v < 0 ? 1 : 0;
+      for (std::uint8_t i = 0; i < n; ++i) p[3 + i] = static_cast<std::uint8_t>(mag >> (8 * i));
+    }
+  }
+
+  void write_big(const big_int& v) {
+    std::vector<std::uint8_t> digits;
+    big_int mag = boost::multiprecision::abs(v);
+    boost::multiprecision::export_bits(mag, std::back_inserter(digits), 8, false);
+    std::size_t n = digits.size();
+    if (n <= 255) {
+      std::uint8_t* p = s_.take(3);
+      p[0] = small_big_ext;
+      p[1] = static_cast<std::uint8_t>(n);
+      p[2] = v < 0 ? 1 : 0;
+    } else {
+      std::uint8_t* p = s_.take(6);
+      p[0] = large_big_ext;
+      detail::put32(p + 1, static_cast<std::uint32_t>(n));
+      p[5] = v < 0 ? 1 : 0;
+    }
+    s_.bytes(digits.data(), n);
+  }
+
+  static bool is_byte_string(const list& l) {
+    if (l.size() >= 65536 || !l.is_proper()) return false;
+    for (const term& e : l) {
+      auto v = e.get_if<std::int64_t>();
+      if (!v || *v < 0 || *v > 255) return false;
+    }
+    return true;
+  }
+
+  bool one(const term& t, std::pmr::vector<eframe>& st) {
+    switch (t.type()) {
+      case kind::small_int:
+        write_int(*t.get_if<std::int64_t>());
+        return true;
+      case kind::big_int:
+        write_big(t.get_if<big_integer>()->value());
+        return true;
+      case kind::float_: {
+        std::uint8_t* p = s_.take(9);
+        p[0] = new_float_ext;
+        detail::put64(p + 1, std::bit_cast<std::uint64_t>(*t.get_if<double>()));
+        return true;
+      }
+      case kind::atom:
+        write_atom(*t.get_if<atom>());
+        return true;
+      case kind::nil:
+        s_.u8(nil_ext);
+        return true;
+      case kind::tuple: {
+        const tuple& tp = *t.get_if<tuple>();
+        std::size_t n = tp.size();
+        if (n <= 255) {
+          std::uint8_t* p = s_.take(2);
+          p[0] = small_tuple_ext;
+          p[1] = static_cast<std::uint8_t>(n);
+        } else {
+          std::uint8_t* p = s_.take(5);
+          p[0] = large_tuple_ext;
+          detail::put32(p + 1, static_cast<std::uint32_t>(n));
+        }
+        if (n == 0) return true;
+        return push(st, {tp.begin(), tp.end(), nullptr, nullptr, nullptr, nullptr, npos, false});
+      }
+      case kind::list: {
+        const list& l = *t.get_if<list>();
+        std::size_t n = l.size();
+        if (is_byte_string(l)) {
+          std::uint8_t* p = s_.take(3 + n);
+          p[0] = string_ext;
+          detail::put16(p + 1, static_cast<std::uint16_t>(n));
+          for (std::size_t i = 0; i < n; ++i)
+            p[3 + i] = static_cast<std::uint8_t>(*l[i].get_if<std::int64_t>());
+          return true;
+        }
+        std::uint8_t* p = s_.take(5);
+        p[0] = list_ext;
+        detail::put32(p + 1, static_cast<std::uint32_t>(n));
+        const term* tail = &l.tail();
+        return push(st, {l.begin(), l.end(), tail, tail + 1, nullptr, nullptr, npos, false});
+      }
+      case kind::map: {
+        const map& m = *t.get_if<map>();
+        std::uint8_t* p = s_.take(5);
+        p[0] = map_ext;
+        detail::put32(p + 1, static_cast<std::uint32_t>(m.size()));
+        if (m.empty()) return true;
+        return push(st, {nullptr, nullptr, nullptr, nullptr, m.begin(), m.end(), npos, false});
+      }
+      case kind::bitstring: {
+        const binary& b = *t.get_if<binary>();
+        std::size_t n = b.size();
+        if (b.tail_bits() == 0) {
+          std::uint8_t* p = s_.take(5);
+          p[0] = binary_ext;
+          detail::put32(p + 1, static_cast<std::uint32_t>(n));
+        } else {
+          std::uint8_t* p = s_.take(6);
+          p[0] = bit_binary_ext;
+          detail::put32(p + 1, static_cast<std::uint32_t>(n));
+          p[5] = static_cast<std::uint8_t>(b.tail_bits());
+        }
+        s_.bytes(b.data(), n);
+        return true;
+      }
+      case kind::pid: {
+        const pid& pd = *t.get_if<pid>();
+        s_.u8(new_pid_ext);
+        write_atom(pd.node());
+        std::uint8_t* p = s_.take(12);
+        detail::put32(p, pd.id());
+        detail::put32(p + 4, pd.serial());
+        detail::put32(p + 8, pd.creation());
+        return true;
+      }
+      case kind::port: {
+        const port& pt = *t.get_if<port>();
+        bool v4 = pt.id() > 0xFFFFFFFFu;
+        s_.u8(v4 ? v4_port_ext : new_port_ext);
+        write_atom(pt.node());
+        if (v4) {
+          std::uint8_t* p = s_.take(12);
+          detail::put64(p, pt.id());
+          detail::put32(p + 8, pt.creation());
+        } else {
+          std::uint8_t* p = s_.take(8);
+          detail::put32(p, static_cast<std::uint32_t>(pt.id()));
+          detail::put32(p + 4, pt.creation());
+        }
+        return true;
+      }
+      case kind::reference: {
+        const reference& r = *t.get_if<reference>();
+        auto w = r.words();
+        std::uint8_t* p = s_.take(3);
+        p[0] = newer_reference_ext;
+        detail::put16(p + 1, static_cast<std::uint16_t>(w.size()));
+        write_atom(r.node());
+        p = s_.take(4 + 4 * w.size());
+        detail::put32(p, r.creation());
+        for (std::size_t i = 0; i < w.size(); ++i) detail::put32(p + 4 + 4 * i, w[i]);
+        return true;
+      }
+      case kind::fun: {
+        const fun::fields& f = t.get_if<fun>()->get();
+        std::size_t at = s_.pos() + 1;
+        std::uint8_t* p = s_.take(30);
+        p[0] = new_fun_ext;
+        detail::put32(p + 1, 0);  // patched when the free variables are written
+        p[5] = f.arity;
+        std::memcpy(p + 6, f.uniq.data(), 16);
+        detail::put32(p + 22, f.index);
+        detail::put32(p + 26, static_cast<std::uint32_t>(f.free_vars.size()));
+        write_atom(f.module);
+        const term* fv = f.free_vars.data();
+        return push(st, {f.extra.data(), f.extra.data() + f.extra.size(), fv,
+                         fv + f.free_vars.size(), nullptr, nullptr, at, false});
+      }
+      case kind::export_fun: {
+        const export_fun& e = *t.get_if<export_fun>();
+        s_.u8(export_ext);
+        write_atom(e.module());
+        write_atom(e.function());
+        std::uint8_t* p = s_.take(2);
+        p[0] = small_integer_ext;
+        p[1] = e.arity();
+        return true;
+      }
+      case kind::local: {
+        auto b = t.get_if<local_term>()->bytes();
+        s_.bytes(b.data(), b.size());
+        return true;
+      }
+    }
+    return false;
+  }
+
+  Sink& s_;
+  const encode_options& o_;
+};
+
+// term_to_binary(T, [compressed]) keeps the plain encoding unless compressing saves bytes.
+void compress_body(std::vector<std::uint8_t>& out, std::size_t start, int level) {
+  std::size_t body = start + 1;  // after the version byte
+  std::size_t body_len = out.size() - body;
+  uLongf zlen = compressBound(static_cast<uLong>(body_len));
+  std::vector<std::uint8_t> z(zlen);
+  if (compress2(z.data(), &zlen, out.data() + body, static_cast<uLong>(body_len), level) != Z_OK)
+    return;
+  if (zlen + 6 >= body_len + 1) return;
+  out.resize(body);
+  out.push_back(compressed_ext);
+  std::uint8_t len[4];
+  detail::put32(len, static_cast<std::uint32_t>(body_len));
+  out.insert(out.end(), len, len + 4);
+  out.insert(out.end(), z.data(), z.data() + zlen);
+}
+
+}  // namespace
+
+result<void> encode_to(const term& t, std::vector<std::uint8_t>& out, const encode_options& opts) {
+  std::size_t start = out.size();
+  buffer_sink s(out);
+  if (opts.version_byte) s.u8(version_magic);
+  encoder<buffer_sink> e(s, opts);
+  if (!e.run(t)) {
+    out.resize(start);
+    return error(errc::not_encodable, 0);
+  }
+  s.done();
+  if (opts.compressed > 0 && opts.version_byte)
+    compress_body(out, start, std::min(opts.compressed, 9));
+  return {};
+}
+
+result<std::vector<std::uint8_t>> encode(const term& t, const encode_options& opts) {
+  std::vector<std::uint8_t> out;
+  out.reserve(64);
+  auto r = encode_to(t, out, opts);
+  if (!r) return r.error();
+  return out;
+}
+
+result<std::size_t> encoded_size(const term& t, const encode_options& opts) {
+  count_sink s;
+  if (opts.version_byte) s.u8(version_magic);
+  encoder<count_sink> e(s, opts);
+  if (!e.run(t)) return error(errc::not_encodable, 0);
+  return s.pos();
+}
+
+}  // namespace erlnode::etf
