@@ -23,7 +23,8 @@ namespace erlnode {
 // the node's name (as an atom, quoted when needed) and without the creation:
 //   <node@host.85.0>   #Port<node@host.5>   #Ref<node@host.3.2.1> (last word first, as erl)
 // Funs print as erl does: fun m:f/1 and #Fun<module.index.old_uniq>. A LOCAL_EXT term (which
-// OTP 25 cannot print) prints as #Local<N> with N its byte count.
+// OTP 25 cannot print) prints as #Local<N> with N its byte count; NaN and infinities (no
+// Erlang value is one) print as nan, inf and -inf.
 std::string to_string(const term& t);
 void to_string(const term& t, std::string& out);
 

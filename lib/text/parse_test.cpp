@@ -178,3 +178,49 @@ TEST_CASE("parse: round trip of printed terms") {
                            "[[],{},#{},<<>>,'',[[[]]]]", "fun 'A':'b c'/0"};
   for (const char* s : samples) CHECK(to_string(P(s)) == s);
 }
+
+TEST_CASE("parse: mutated input never crashes; what parses prints and re-parses the same") {
+  const std::string seeds[] = {
+      "{ok, [1, 2.5e-3 | tail], #{<<\"k\">> => \"v\\x{101}\"}, 'q\\'a', <<1,2:3>>, $\\n}.",
+      "[fun m:f/1, <n@h.1.2>, #Ref<n@h.1.2.3>, #Port<n@h.9>, 16#ff, -7, <<\"ab\"/utf8, 3:4>>]",
+      "#{1 => [a|b], 2.0 => {}, \"s\" => <<1.5:32/float, -1:12/little-unit:2>>} % c",
+      "[1_000, 36#Zz, 1.0e-400, $\\^A, '\\x{65E5}', \xC3\xA9t\xC3\xA9, \"a\" \"b\"]"};
+  const char alphabet[] = "{}[]<>#|,.:/-+$\"'\\%~_aZ09#e \n\x80\xC3\xA9";
+  std::uint64_t rng = 0x9E3779B97F4A7C15ULL;
+  auto next = [&] {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+  };
+  std::size_t parsed = 0;
+  for (int iter = 0; iter < 20'000; ++iter) {
+    std::string s = seeds[next() % std::size(seeds)];
+    for (int m = 0, n = 1 + static_cast<int>(next() % 4); m < n && !s.empty(); ++m) {
+      std::size_t at = next() % s.size();
+      char c = alphabet[next() % (sizeof alphabet - 1)];
+      switch (next() % 3) {
+        case 0:
+          s[at] = c;
+          break;
+        case 1:
+          s.insert(s.begin() + static_cast<std::ptrdiff_t>(at), c);
+          break;
+        default:
+          s.erase(at, 1 + next() % 3);
+      }
+    }
+    auto r = parse(s);
+    if (!r) {
+      CHECK(r.error().offset <= s.size());
+      continue;
+    }
+    ++parsed;
+    std::string printed = to_string(*r);
+    auto again = parse(printed);
+    INFO(s << " printed as " << printed);
+    REQUIRE(again.has_value());
+    CHECK(to_string(*again) == printed);
+  }
+  CHECK(parsed > 100);
+}

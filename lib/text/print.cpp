@@ -308,22 +308,25 @@ void put_scalar(const term& t, std::string& out) {
   }
 }
 
-// One open container on the explicit stack.
+// One open container on the explicit stack (trivially copyable, so a million-deep stack
+// stays cheap; map pairs live on a side stack).
 struct frame {
   kind k;
-  const term* it;    // next element (tuples, lists)
-  const term* end;   // end of this chunk
-  const term* tail;  // lists: what follows the chunk; nullptr once printed
-  std::size_t map_i = 0;
-  bool map_value = false;  // maps: the key of pair map_i is printed, its value is next
-  bool started = false;    // an element is printed (a separator goes before the next)
-  std::vector<const map::value_type*> pairs;
+  bool map_value;     // maps: the key of pair map_i is printed, its value is next
+  bool started;       // an element is printed (a separator goes before the next)
+  const term* it;     // next element (tuples, lists)
+  const term* end;    // end of this chunk
+  const term* tail;   // lists: what follows the chunk; nullptr once printed
+  std::size_t map_i;  // maps: next pair, an index into the side stack
+  std::size_t map_end;
+  std::size_t map_base;
 };
 
 }  // namespace
 
 void to_string(const term& root, std::string& out) {
   std::vector<frame> stack;
+  std::vector<const map::value_type*> pairs;  // the sorted pairs of the open maps
   // Prints `t`, opening a frame for a non-empty container.
   auto open = [&](const term& t) {
     switch (t.type()) {
@@ -334,13 +337,13 @@ void to_string(const term& root, std::string& out) {
           out += '}';
           return;
         }
-        stack.push_back({kind::tuple, tp.begin(), tp.end(), nullptr, 0, false, false, {}});
+        stack.push_back({kind::tuple, false, false, tp.begin(), tp.end(), nullptr, 0, 0, 0});
         return;
       }
       case kind::list: {
         const auto& l = *t.get_if<list>();
         out += '[';
-        stack.push_back({kind::list, l.begin(), l.end(), &l.tail(), 0, false, false, {}});
+        stack.push_back({kind::list, false, false, l.begin(), l.end(), &l.tail(), 0, 0, 0});
         return;
       }
       case kind::map: {
@@ -350,15 +353,15 @@ void to_string(const term& root, std::string& out) {
           out += '}';
           return;
         }
-        frame f{kind::map, nullptr, nullptr, nullptr, 0, false, false, {}};
-        f.pairs.reserve(m.size());
-        for (const auto& p : m) f.pairs.push_back(&p);
+        const std::size_t base = pairs.size();
+        for (const auto& p : m) pairs.push_back(&p);
         // Small maps print in key order (the BEAM keeps them sorted); large ones in the
         // order we keep, since the BEAM's hash order is not reproducible.
         if (m.size() <= 32)
-          std::sort(f.pairs.begin(), f.pairs.end(),
+          std::sort(pairs.begin() + static_cast<std::ptrdiff_t>(base), pairs.end(),
                     [](auto* a, auto* b) { return map_key_less(a->first, b->first); });
-        stack.push_back(std::move(f));
+        stack.push_back(
+            {kind::map, false, false, nullptr, nullptr, nullptr, base, pairs.size(), base});
         return;
       }
       default:
@@ -370,17 +373,18 @@ void to_string(const term& root, std::string& out) {
   while (!stack.empty()) {
     frame& f = stack.back();
     if (f.k == kind::map) {
-      if (f.map_i == f.pairs.size()) {
+      if (f.map_i == f.map_end) {
         out += '}';
+        pairs.resize(f.map_base);  // the open maps above this one are closed already
         stack.pop_back();
       } else if (!f.map_value) {
         if (f.map_i) out += ',';
         f.map_value = true;
-        open(f.pairs[f.map_i]->first);  // may invalidate f
+        open(pairs[f.map_i]->first);  // may invalidate f
       } else {
         out += " => ";
         f.map_value = false;
-        open(f.pairs[f.map_i++]->second);
+        open(pairs[f.map_i++]->second);
       }
       continue;
     }
