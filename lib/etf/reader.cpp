@@ -1,0 +1,472 @@
+// Zero-copy reader: views into the input, no term objects, no allocation (skip() keeps its
+// container stack inline up to 64 levels).
+#include <erlnode/etf.hpp>
+
+#include "etf/wire.hpp"
+
+#include <bit>
+#include <charconv>
+#include <cmath>
+#include <vector>
+
+namespace erlnode::etf {
+
+namespace {
+
+struct cursor {
+  std::span<const std::uint8_t> b;
+  std::size_t& pos;
+
+  std::size_t left() const noexcept { return pos < b.size() ? b.size() - pos : 0; }
+  const std::uint8_t* at() const noexcept { return b.data() + pos; }
+};
+
+// Checks the atom at the cursor and returns its text; false on error (err set).
+bool atom_view(cursor c, std::string_view& text, error& err, bool allow_cache_ref) {
+  if (c.left() < 1) return err = error(errc::truncated, c.pos), false;
+  const std::uint8_t* p = c.at();
+  std::size_t hdr, len;
+  bool latin1;
+  switch (p[0]) {
+    case small_atom_utf8_ext:
+    case small_atom_ext:
+      if (c.left() < 2) return err = error(errc::truncated, c.pos), false;
+      hdr = 2;
+      len = p[1];
+      latin1 = p[0] == small_atom_ext;
+      break;
+    case atom_utf8_ext:
+    case atom_ext:
+      if (c.left() < 3) return err = error(errc::truncated, c.pos), false;
+      hdr = 3;
+      len = detail::get16(p + 1);
+      latin1 = p[0] == atom_ext;
+      if (len > (latin1 ? 255u : 255u * 4)) return err = error(errc::bad_atom, c.pos), false;
+      break;
+    case atom_cache_ref:
+      if (!allow_cache_ref) return err = error(errc::bad_atom_cache_ref, c.pos), false;
+      if (c.left() < 2) return err = error(errc::truncated, c.pos), false;
+      text = {};
+      c.pos += 2;
+      return true;
+    default:
+      return err = error(errc::bad_tag, c.pos), false;
+  }
+  if (c.left() < hdr + len) return err = error(errc::truncated, c.pos), false;
+  if (!latin1) {
+    std::size_t chars;
+    if (!detail::utf8_atom_chars(p + hdr, len, chars) || chars > 255)
+      return err = error(errc::bad_atom, c.pos), false;
+  }
+  text = {reinterpret_cast<const char*>(p + hdr), len};
+  c.pos += hdr + len;
+  return true;
+}
+
+bool parse_old_float(const std::uint8_t* p, double& v) {
+  const char* s = reinterpret_cast<const char*>(p);
+  std::size_t len = 0;
+  while (len < 31 && s[len] != '\0') ++len;
+  for (std::size_t i = len; i < 31; ++i)
+    if (s[i] != '\0') return false;
+  auto [end, ec] = std::from_chars(s, s + len, v);
+  return ec == std::errc() && end == s + len && std::isfinite(v);
+}
+
+}  // namespace
+
+result<void> reader::read_version() noexcept {
+  if (pos_ >= b_.size()) return error(errc::truncated, pos_);
+  if (b_[pos_] != version_magic) return error(errc::bad_version, pos_);
+  ++pos_;
+  return {};
+}
+
+result<std::uint8_t> reader::peek_tag() const noexcept {
+  if (pos_ >= b_.size()) return error(errc::truncated, pos_);
+  return b_[pos_];
+}
+
+result<std::int64_t> reader::read_int() noexcept {
+  cursor c{b_, pos_};
+  if (c.left() < 1) return error(errc::truncated, pos_);
+  const std::uint8_t* p = c.at();
+  switch (p[0]) {
+    case small_integer_ext:
+      if (c.left() < 2) return error(errc::truncated, pos_);
+      pos_ += 2;
+      return std::int64_t{p[1]};
+    case integer_ext:
+      if (c.left() < 5) return error(errc::truncated, pos_);
+      pos_ += 5;
+      return std::int64_t{static_cast<std::int32_t>(detail::get32(p + 1))};
+    case small_big_ext:
+    case large_big_ext: {
+      std::size_t hdr = p[0] == small_big_ext ? 3 : 6;
+      if (c.left() < hdr) return error(errc::truncated, pos_);
+      std::size_t n = hdr == 3 ? p[1] : detail::get32(p + 1);
+      std::uint8_t sign = p[hdr - 1];
+      if (sign > 1) return error(errc::bad_value, pos_);
+      if (c.left() < hdr + n) return error(errc::truncated, pos_);
+      const std::uint8_t* d = p + hdr;
+      std::size_t used = n;
+      while (used && d[used - 1] == 0) --used;
+      if (used > 8) return error(errc::bad_value, pos_);
+      std::uint64_t mag = 0;
+      for (std::size_t i = used; i-- > 0;) mag = (mag << 8) | d[i];
+      std::int64_t v;
+      if (!sign && mag <= static_cast<std::uint64_t>(INT64_MAX))
+        v = static_cast<std::int64_t>(mag);
+      else if (sign && mag <= static_cast<std::uint64_t>(INT64_MAX) + 1)
+        v = static_cast<std::int64_t>(0 - mag);
+      else
+        return error(errc::bad_value, pos_);
+      pos_ += hdr + n;
+      return v;
+    }
+    default:
+      return error(errc::bad_tag, pos_);
+  }
+}
+
+result<double> reader::read_float() noexcept {
+  cursor c{b_, pos_};
+  if (c.left() < 1) return error(errc::truncated, pos_);
+  const std::uint8_t* p = c.at();
+  if (p[0] == new_float_ext) {
+    if (c.left() < 9) return error(errc::truncated, pos_);
+    double v = std::bit_cast<double>(detail::get64(p + 1));
+    if (!std::isfinite(v)) return error(errc::bad_float, pos_);
+    pos_ += 9;
+    return v;
+  }
+  if (p[0] == float_ext) {
+    if (c.left() < 32) return error(errc::truncated, pos_);
+    double v;
+    if (!parse_old_float(p + 1, v)) return error(errc::bad_float, pos_);
+    pos_ += 32;
+    return v;
+  }
+  return error(errc::bad_tag, pos_);
+}
+
+result<std::string_view> reader::read_atom() noexcept {
+  std::string_view text;
+  error err;
+  if (!atom_view(cursor{b_, pos_}, text, err, false)) return err;
+  return text;
+}
+
+result<std::uint32_t> reader::read_tuple_header() noexcept {
+  cursor c{b_, pos_};
+  if (c.left() < 1) return error(errc::truncated, pos_);
+  const std::uint8_t* p = c.at();
+  std::size_t hdr;
+  std::uint32_t n;
+  if (p[0] == small_tuple_ext) {
+    if (c.left() < 2) return error(errc::truncated, pos_);
+    hdr = 2;
+    n = p[1];
+  } else if (p[0] == large_tuple_ext) {
+    if (c.left() < 5) return error(errc::truncated, pos_);
+    hdr = 5;
+    n = detail::get32(p + 1);
+  } else {
+    return error(errc::bad_tag, pos_);
+  }
+  if (n > c.left() - hdr) return error(errc::truncated, pos_ + hdr);
+  pos_ += hdr;
+  return n;
+}
+
+result<std::uint32_t> reader::read_list_header() noexcept {
+  cursor c{b_, pos_};
+  if (c.left() < 1) return error(errc::truncated, pos_);
+  const std::uint8_t* p = c.at();
+  if (p[0] == nil_ext) {
+    ++pos_;
+    return std::uint32_t{0};
+  }
+  if (p[0] != list_ext) return error(errc::bad_tag, pos_);
+  if (c.left() < 5) return error(errc::truncated, pos_);
+  std::uint32_t n = detail::get32(p + 1);
+  if (std::size_t{n} + 1 > c.left() - 5) return error(errc::truncated, pos_ + 5);
+  pos_ += 5;
+  return n;
+}
+
+result<std::string_view> reader::read_string() noexcept {
+  cursor c{b_, pos_};
+  if (c.left() < 1) return error(errc::truncated, pos_);
+  const std::uint8_t* p = c.at();
+  if (p[0] != string_ext) return error(errc::bad_tag, pos_);
+  if (c.left() < 3) return error(errc::truncated, pos_);
+  std::size_t n = detail::get16(p + 1);
+  if (c.left() < 3 + n) return error(errc::truncated, pos_);
+  pos_ += 3 + n;
+  return std::string_view(reinterpret_cast<const char*>(p + 3), n);
+}
+
+result<std::uint32_t> reader::read_map_header() noexcept {
+  cursor c{b_, pos_};
+  if (c.left() < 1) return error(errc::truncated, pos_);
+  const std::uint8_t* p = c.at();
+  if (p[0] != map_ext) return error(errc::bad_tag, pos_);
+  if (c.left() < 5) return error(errc::truncated, pos_);
+  std::uint32_t n = detail::get32(p + 1);
+  if (std::size_t{n} * 2 > c.left() - 5) return error(errc::truncated, pos_ + 5);
+  pos_ += 5;
+  return n;
+}
+
+result<std::span<const std::uint8_t>> reader::read_binary() noexcept {
+  cursor c{b_, pos_};
+  if (c.left() < 1) return error(errc::truncated, pos_);
+  const std::uint8_t* p = c.at();
+  if (p[0] != binary_ext) return error(errc::bad_tag, pos_);
+  if (c.left() < 5) return error(errc::truncated, pos_);
+  std::size_t n = detail::get32(p + 1);
+  if (c.left() < 5 + n) return error(errc::truncated, pos_);
+  pos_ += 5 + n;
+  return std::span<const std::uint8_t>(p + 5, n);
+}
+
+result<pid_view> reader::read_pid() noexcept {
+  std::size_t start = pos_;
+  cursor c{b_, pos_};
+  if (c.left() < 1) return error(errc::truncated, pos_);
+  std::uint8_t t = *c.at();
+  if (t != new_pid_ext && t != pid_ext) return error(errc::bad_tag, pos_);
+  ++pos_;
+  pid_view v;
+  error err;
+  if (!atom_view(c, v.node, err, false)) {
+    pos_ = start;
+    return err;
+  }
+  std::size_t need = t == new_pid_ext ? 12 : 9;
+  if (c.left() < need) {
+    error e(errc::truncated, pos_);
+    pos_ = start;
+    return e;
+  }
+  const std::uint8_t* q = c.at();
+  v.id = detail::get32(q);
+  v.serial = detail::get32(q + 4);
+  v.creation = t == new_pid_ext ? detail::get32(q + 8) : q[8];
+  pos_ += need;
+  return v;
+}
+
+result<void> reader::skip(std::size_t max_depth) noexcept {
+  // Open containers: children still to skip, and for funs where they must end.
+  struct open {
+    std::size_t end;  // fun: offset just past it; else 0
+    std::uint64_t remaining;
+  };
+  constexpr std::size_t inline_depth = 64;
+  open inline_stack[inline_depth];
+  std::vector<open> spill;  // only for terms nested deeper than inline_depth
+  std::size_t depth = 0;
+  auto top = [&]() -> open& {
+    return depth <= inline_depth ? inline_stack[depth - 1] : spill[depth - 1 - inline_depth];
+  };
+  std::size_t start = pos_;
+  auto fail = [&](errc e, std::size_t off) -> result<void> {
+    pos_ = start;
+    return error(e, off);
+  };
+  cursor c{b_, pos_};
+  for (;;) {
+    if (c.left() < 1) return fail(errc::truncated, pos_);
+    const std::uint8_t* p = c.at();
+    std::size_t at = pos_;
+    std::uint64_t children = 0;
+    std::size_t fun_end = 0;
+    std::size_t n;
+    switch (p[0]) {
+      case small_integer_ext:
+        if (c.left() < 2) return fail(errc::truncated, at);
+        pos_ += 2;
+        break;
+      case integer_ext:
+        if (c.left() < 5) return fail(errc::truncated, at);
+        pos_ += 5;
+        break;
+      case small_big_ext:
+      case large_big_ext: {
+        std::size_t hdr = p[0] == small_big_ext ? 3 : 6;
+        if (c.left() < hdr) return fail(errc::truncated, at);
+        n = hdr == 3 ? p[1] : detail::get32(p + 1);
+        if (p[hdr - 1] > 1) return fail(errc::bad_value, at);
+        if (c.left() < hdr + n) return fail(errc::truncated, at);
+        pos_ += hdr + n;
+        break;
+      }
+      case new_float_ext:
+        if (c.left() < 9) return fail(errc::truncated, at);
+        if (!std::isfinite(std::bit_cast<double>(detail::get64(p + 1))))
+          return fail(errc::bad_float, at);
+        pos_ += 9;
+        break;
+      case float_ext: {
+        if (c.left() < 32) return fail(errc::truncated, at);
+        double v;
+        if (!parse_old_float(p + 1, v)) return fail(errc::bad_float, at);
+        pos_ += 32;
+        break;
+      }
+      case atom_ext:
+      case small_atom_ext:
+      case atom_utf8_ext:
+      case small_atom_utf8_ext:
+      case atom_cache_ref: {
+        std::string_view text;
+        error err;
+        if (!atom_view(c, text, err, true))
+          return fail(static_cast<errc>(err.code.value()), err.offset);
+        break;
+      }
+      case small_tuple_ext:
+        if (c.left() < 2) return fail(errc::truncated, at);
+        children = p[1];
+        pos_ += 2;
+        if (children > c.left()) return fail(errc::truncated, pos_);
+        break;
+      case large_tuple_ext:
+        if (c.left() < 5) return fail(errc::truncated, at);
+        children = detail::get32(p + 1);
+        pos_ += 5;
+        if (children > c.left()) return fail(errc::truncated, pos_);
+        break;
+      case nil_ext:
+        pos_ += 1;
+        break;
+      case string_ext:
+        if (c.left() < 3) return fail(errc::truncated, at);
+        n = detail::get16(p + 1);
+        if (c.left() < 3 + n) return fail(errc::truncated, at);
+        pos_ += 3 + n;
+        break;
+      case list_ext:
+        if (c.left() < 5) return fail(errc::truncated, at);
+        children = detail::get32(p + 1);
+        pos_ += 5;
+        if (children == 0) continue;  // [ | Tail] is Tail
+        ++children;                   // the tail
+        if (children > c.left()) return fail(errc::truncated, pos_);
+        break;
+      case binary_ext:
+        if (c.left() < 5) return fail(errc::truncated, at);
+        n = detail::get32(p + 1);
+        if (c.left() < 5 + n) return fail(errc::truncated, at);
+        pos_ += 5 + n;
+        break;
+      case bit_binary_ext: {
+        if (c.left() < 6) return fail(errc::truncated, at);
+        n = detail::get32(p + 1);
+        unsigned bits = p[5];
+        if (n == 0 ? bits != 0 : (bits < 1 || bits > 8)) return fail(errc::bad_value, at + 5);
+        if (c.left() < 6 + n) return fail(errc::truncated, at);
+        pos_ += 6 + n;
+        break;
+      }
+      case map_ext:
+        if (c.left() < 5) return fail(errc::truncated, at);
+        children = std::uint64_t{detail::get32(p + 1)} * 2;
+        pos_ += 5;
+        if (children > c.left()) return fail(errc::truncated, pos_);
+        break;
+      case new_pid_ext:
+      case pid_ext:
+      case new_port_ext:
+      case v4_port_ext:
+      case port_ext:
+      case reference_ext: {
+        std::uint8_t t = p[0];
+        ++pos_;
+        std::string_view text;
+        error err;
+        if (!atom_view(c, text, err, true))
+          return fail(static_cast<errc>(err.code.value()), err.offset);
+        n = t == new_pid_ext    ? 12
+            : t == pid_ext      ? 9
+            : t == new_port_ext ? 8
+            : t == v4_port_ext  ? 12
+                                : 5;
+        if (c.left() < n) return fail(errc::truncated, at);
+        pos_ += n;
+        break;
+      }
+      case newer_reference_ext:
+      case new_reference_ext: {
+        if (c.left() < 3) return fail(errc::truncated, at);
+        std::size_t words = detail::get16(p + 1);
+        if (words == 0 || words > reference::max_words) return fail(errc::bad_value, at + 1);
+        std::size_t cl = p[0] == newer_reference_ext ? 4 : 1;
+        pos_ += 3;
+        std::string_view text;
+        error err;
+        if (!atom_view(c, text, err, true))
+          return fail(static_cast<errc>(err.code.value()), err.offset);
+        if (c.left() < cl + 4 * words) return fail(errc::truncated, at);
+        pos_ += cl + 4 * words;
+        break;
+      }
+      case new_fun_ext: {
+        if (c.left() < 30) return fail(errc::truncated, at);
+        std::uint32_t size = detail::get32(p + 1);
+        if (size < 29) return fail(errc::bad_value, at + 1);
+        if (c.left() < 1 + std::size_t{size}) return fail(errc::truncated, at);
+        std::uint32_t num_free = detail::get32(p + 26);
+        pos_ += 30;
+        std::string_view text;
+        error err;
+        if (!atom_view(c, text, err, true))
+          return fail(static_cast<errc>(err.code.value()), err.offset);
+        children = std::uint64_t{num_free} + 3;
+        if (children > c.left()) return fail(errc::truncated, pos_);
+        fun_end = at + 1 + size;
+        break;
+      }
+      case export_ext: {
+        ++pos_;
+        std::string_view text;
+        error err;
+        for (int i = 0; i < 2; ++i)
+          if (!atom_view(c, text, err, true))
+            return fail(static_cast<errc>(err.code.value()), err.offset);
+        if (c.left() < 2) return fail(errc::truncated, pos_);
+        if (*c.at() != small_integer_ext) return fail(errc::bad_value, pos_);
+        pos_ += 2;
+        break;
+      }
+      case local_ext:
+        pos_ = b_.size();
+        break;
+      default:
+        return fail(errc::bad_tag, at);
+    }
+    if (children) {
+      if (depth >= max_depth) return fail(errc::too_deep, at);
+      open o{fun_end, children};
+      if (depth < inline_depth)
+        inline_stack[depth] = o;
+      else
+        spill.push_back(o);
+      ++depth;
+      continue;
+    }
+    // One term done: close every container it completes.
+    for (;;) {
+      if (depth == 0) return {};
+      open& o = top();
+      if (--o.remaining) break;
+      if (o.end && pos_ != o.end) return fail(errc::bad_value, o.end);
+      if (depth > inline_depth) spill.pop_back();
+      --depth;
+    }
+  }
+}
+
+}  // namespace erlnode::etf
