@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <random>
 #include <sstream>
 
 using namespace erlnode;
@@ -715,6 +716,46 @@ TEST_CASE("handshakes recorded from a live erl replay byte for byte") {
       REQUIRE(d);
       CHECK(d->peer_node == fake_name);
       CHECK(d->peer_creation == 0x00C0FFEE);
+    }
+  }
+}
+
+TEST_CASE("hostile input: every byte of a valid exchange corrupted, and random bytes") {
+  auto ic = initiator_cfg();
+  auto ac = acceptor_cfg();
+  auto t = run_pair(ic, ac);
+  auto corrupt_run = [](const handshake_config& c, const bytes& good) {
+    for (std::size_t i = 0; i < good.size(); ++i) {
+      for (std::uint8_t x : {0x01, 0x80, 0xff}) {
+        bytes in = good;
+        in[i] ^= x;
+        handshake h(c);
+        REQUIRE(h.start());
+        std::size_t used = drive(h, in, {});
+        CHECK(used <= in.size());
+        // Either refused, or still complete (a byte that does not matter, e.g. a flag bit
+        // the other side ignores), or waiting for bytes that a corrupted length promised.
+        bool failed = h.has_failed(), done = h.is_done();
+        CHECK((failed || done || used == in.size()));
+        if (failed) CHECK(failure(events(h)));
+      }
+    }
+  };
+  corrupt_run(ac, t.to_acceptor);
+  corrupt_run(ic, t.to_initiator);
+
+  std::mt19937 rng(12345);
+  for (int round = 0; round < 3000; ++round) {
+    bytes in(rng() % 64);
+    for (auto& b : in) b = static_cast<std::uint8_t>(rng());
+    if (in.size() >= 2 && round % 2) {  // plausible length prefix
+      in[0] = 0;
+      in[1] = static_cast<std::uint8_t>(in.size() - 2);
+    }
+    for (auto cfg : {ic, ac}) {
+      handshake h(cfg);
+      REQUIRE(h.start());
+      CHECK(drive(h, in, {}) <= in.size());
     }
   }
 }

@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <random>
+
 using namespace erlnode;
 using namespace erlnode::dist;
 using bytes = std::vector<std::uint8_t>;
@@ -275,5 +277,34 @@ TEST_CASE("fragment reassembly enforces OTP's rules") {
     REQUIRE(r.on_packet(fragment(69, 1, 2, {0, 106})));
     REQUIRE(r.on_packet(fragment(69, 2, 2, {0, 106})));
     CHECK(fails(r, fragment(69, 3, 2, {0, 106}), errc::reassembly_limit));
+  }
+}
+
+TEST_CASE("hostile input: corrupted recorded packets and random packets") {
+  auto pkts = test::packets_of("hdr");
+  for (std::size_t k = 0; k < pkts.size(); ++k) {
+    const auto& good = pkts[k].bytes;
+    const std::size_t limit = std::min<std::size_t>(good.size(), 64);
+    for (std::size_t i = 0; i < limit; ++i) {
+      message_receiver r({.headers_negotiated = true, .max_reassembly_bytes = 1 << 20});
+      for (std::size_t j = 0; j < k; ++j) REQUIRE(r.on_packet(pkts[j].bytes));
+      bytes bad = good;
+      bad[i] ^= 0xff;
+      auto m = r.on_packet(bad);  // any outcome but a crash
+      if (m && m->has_value()) CHECK((*m)->offset <= (*m)->bytes.size());
+    }
+  }
+  std::mt19937 rng(99);
+  message_receiver r({.headers_negotiated = true, .max_reassembly_bytes = 1 << 16});
+  for (int round = 0; round < 20000; ++round) {
+    bytes b(rng() % 40);
+    for (auto& x : b) x = static_cast<std::uint8_t>(rng() % 4 ? rng() % 8 : rng());
+    if (b.size() >= 2) {
+      b[0] = 131;
+      b[1] = static_cast<std::uint8_t>(68 + rng() % 3);
+    }
+    auto m = r.on_packet(b);
+    if (m && m->has_value()) CHECK((*m)->offset <= (*m)->bytes.size());
+    CHECK(r.reassembly_bytes() <= (1u << 16));
   }
 }

@@ -257,3 +257,23 @@ TEST_CASE("malformed message terms") {
   REQUIRE(ok);
   CHECK(ok->control == term(tuple{atom("a")}));
 }
+
+TEST_CASE("hostile input: corrupted recorded messages never pass unchecked") {
+  const dflags neg = negotiated_of("pass");
+  const atom me{"fake_pass@vm"};
+  control_context cx{me, beam, neg};
+  for (auto& p : test::packets_of("pass")) {
+    for (std::size_t i = 1; i < p.bytes.size() && i < 96; ++i) {
+      bytes bad = p.bytes;
+      bad[i] ^= 0xff;
+      message_receiver rx({.headers_negotiated = false});
+      auto m = rx.on_packet(bad);
+      REQUIRE(m);
+      auto d = decode_message(std::move(**m));
+      if (!d) continue;
+      std::string why;
+      auto c = decode_control(d->control, d->message, cx, &why);
+      if (!c) CHECK_FALSE(why.empty());
+    }
+  }
+}
