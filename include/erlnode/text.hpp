@@ -45,12 +45,13 @@ enum class errc {
 };
 const std::error_category& category() noexcept;
 
-// Containers nested deeper than this are refused with errc::too_deep by parse(), format()
-// and pattern::parse() (they read without recursion; the limit bounds hostile input).
-inline constexpr std::size_t max_parse_depth = 10'000;
 inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), category()};
 }
+
+// Containers nested deeper than this are refused with errc::too_deep by parse(), format()
+// and pattern::parse() (they read without recursion; the limit bounds hostile input).
+inline constexpr std::size_t max_parse_depth = 10'000;
 }  // namespace text
 
 // Reads one term in Erlang syntax: what erl_parse:parse_term/1 accepts for literals, and
@@ -62,7 +63,7 @@ inline std::error_code make_error_code(errc e) noexcept {
 //  - lists, improper lists [a|b], tuples, maps #{K => V} (a repeated key: the last wins);
 //  - binaries: segments of integers, characters, strings or floats, with :Size and
 //    /integer, float, utf8, utf16, utf32, big, little, signed, unsigned, unit:N; a segment
-//    holds at most 65536 bits, a binary at most 64 times the text's length in bits;
+//    holds at most 65536 bits, a binary at most 65536 bits plus 64 per byte of text;
 //  - fun M:F/A, and pids, ports and refs in to_string()'s form (creation 0).
 // Integers are limited to 100,000 digits. Errors carry the byte offset in `text` (UTF-8).
 result<term> parse(std::string_view text);
@@ -98,6 +99,7 @@ class pattern {
   static result<pattern> parse(std::string_view text);
   // Matches and binds; on failure returns nullopt.
   std::optional<bindings> match(const term& t) const;
+  // The pattern as a term; its variables are opaque local_term values.
   const term& source() const noexcept { return pat_; }
 
  private:
