@@ -77,7 +77,7 @@ const detail::atom_entry* intern(std::string_view utf8, std::uint16_t chars, boo
   auto* probe = reinterpret_cast<detail::atom_entry*>(probe_buf);
   probe->hash = h;
   probe->size = static_cast<std::uint32_t>(utf8.size());
-  std::memcpy(probe->text, utf8.data(), utf8.size());
+  if (!utf8.empty()) std::memcpy(probe->text, utf8.data(), utf8.size());
   shard& s = t.shards[h % shard_count];
   std::lock_guard lock(s.mu);
   if (auto it = s.set.find(probe); it != s.set.end()) return *it;
@@ -95,7 +95,7 @@ const detail::atom_entry* intern(std::string_view utf8, std::uint16_t chars, boo
   e->size = static_cast<std::uint32_t>(utf8.size());
   e->chars = chars;
   e->latin1 = latin1;
-  std::memcpy(e->text, utf8.data(), utf8.size());
+  if (!utf8.empty()) std::memcpy(e->text, utf8.data(), utf8.size());
   e->text[utf8.size()] = '\0';
   s.set.insert(e);
   t.count.fetch_add(1, std::memory_order_relaxed);
