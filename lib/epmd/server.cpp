@@ -337,8 +337,11 @@ error_code server::start() {
   std::vector<asio::ip::address> addrs = im.opts.addresses;
   if (addrs.empty()) {
     addrs = {asio::ip::address_v4::any(), asio::ip::address_v6::any()};
-  } else if (std::none_of(addrs.begin(), addrs.end(), [](auto& a) { return a.is_loopback(); })) {
-    addrs.push_back(asio::ip::address_v4::loopback());
+  } else {
+    // Like epmd -address: the loopback addresses are always included (a failing ::1 is skipped).
+    for (asio::ip::address lo : {asio::ip::address(asio::ip::address_v4::loopback()),
+                                 asio::ip::address(asio::ip::address_v6::loopback())})
+      if (std::find(addrs.begin(), addrs.end(), lo) == addrs.end()) addrs.push_back(lo);
   }
   std::uint16_t port = im.opts.port;
   error_code first;

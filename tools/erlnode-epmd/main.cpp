@@ -143,7 +143,12 @@ int daemonize() {
   if (::chdir("/") != 0) {
   }
   ::umask(022);
-  return fds[1];
+  // Descriptors inherited from whoever started us (sockets, pipes) must not stay open for
+  // the daemon's life.
+  int keep = fds[1];
+  if (keep > 3) ::close_range(3, static_cast<unsigned>(keep - 1), 0);
+  ::close_range(static_cast<unsigned>(keep + 1), ~0u, 0);
+  return keep;
 }
 
 void detach_stdio() {

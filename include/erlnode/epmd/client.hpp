@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -50,7 +51,9 @@ class registration {
  public:
   registration() = default;
   registration(boost::asio::ip::tcp::socket s, std::uint32_t creation, bool extended)
-      : sock_(std::move(s)), creation_(creation), extended_(extended) {}
+      : sock_(std::make_unique<boost::asio::ip::tcp::socket>(std::move(s))),
+        creation_(creation),
+        extended_(extended) {}
   registration(registration&&) noexcept = default;
   registration& operator=(registration&& o) noexcept {
     close();
@@ -73,10 +76,10 @@ class registration {
     }
   }
   // The socket, e.g. to notice when epmd goes away (a read completes with an error).
-  boost::asio::ip::tcp::socket* socket() noexcept { return sock_ ? &*sock_ : nullptr; }
+  boost::asio::ip::tcp::socket* socket() noexcept { return sock_.get(); }
 
  private:
-  std::optional<boost::asio::ip::tcp::socket> sock_;
+  std::unique_ptr<boost::asio::ip::tcp::socket> sock_;
   std::uint32_t creation_ = 0;
   bool extended_ = true;
 };

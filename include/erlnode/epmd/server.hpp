@@ -23,8 +23,8 @@ namespace erlnode::epmd {
 
 struct server_options {
   std::uint16_t port = default_port;  // 0: any free port (see server::port())
-  // Listen addresses. Empty: every IPv4 and IPv6 address. Otherwise these plus 127.0.0.1, like
-  // epmd -address.
+  // Listen addresses. Empty: every IPv4 and IPv6 address. Otherwise these plus 127.0.0.1 and ::1,
+  // like epmd -address.
   std::vector<boost::asio::ip::address> addresses;
   // KILL with nodes registered, and STOP, are refused unless set (epmd -relaxed_command_check).
   bool relaxed_command_check = false;
