@@ -35,6 +35,18 @@ TEST_CASE("we connect to erl: handshake as initiator") {
     CHECK(n.eval("lists:member('" + me + "', nodes(hidden))") == "true");
     CHECK(n.eval("lists:member('" + me + "', nodes())") == "false");
   }
+  SECTION("missing a mandatory flag: erl answers not_allowed") {
+    auto s = connect_local(port);
+    auto cfg = config(handshake_role::initiator, me, n.cookie());
+    cfg.peer_node = n.node_name();
+    cfg.this_flags = mandatory_25 & ~flag::big_creation;
+    handshake h(cfg);
+    REQUIRE(h.start());
+    auto ev = run(h, s.get());
+    auto* f = std::get_if<handshake_failed>(&ev);
+    REQUIRE(f);
+    CHECK(f->err.code == errc::status_not_allowed);
+  }
   SECTION("wrong cookie: erl closes without an ack") {
     auto s = connect_local(port);
     auto cfg = config(handshake_role::initiator, me, "not_the_cookie");
