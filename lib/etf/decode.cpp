@@ -2,6 +2,7 @@
 #include <erlnode/etf.hpp>
 
 #include "etf/atom_intern.hpp"
+#include "etf/small_stack.hpp"
 #include "etf/wire.hpp"
 #include "term/objects.hpp"
 
@@ -10,7 +11,6 @@
 #include <bit>
 #include <charconv>
 #include <cmath>
-#include <memory_resource>
 #include <new>
 
 namespace erlnode::etf {
@@ -18,6 +18,9 @@ namespace erlnode::etf {
 namespace {
 
 namespace od = erlnode::detail;
+using entry = od::atom_entry;
+
+inline atom to_atom(const entry* e) noexcept { return std::bit_cast<atom>(e); }
 
 enum frame_kind : std::uint8_t { fk_tuple, fk_list, fk_map, fk_fun };
 
@@ -35,6 +38,8 @@ struct frame {
   std::uint32_t index;
   frame_kind k;
 };
+
+using frame_stack = detail::small_stack<frame, 24>;
 
 class decoder {
  public:
@@ -57,12 +62,18 @@ class decoder {
     if (n_ - pos_ < n) return fail(errc::truncated, pos_);
     return true;
   }
-  bool value(term* slot, std::pmr::vector<frame>& st);
-  bool read_atom(atom& out);
-  bool intern(const std::uint8_t* p, std::size_t len, bool latin1, atom& out);
+  bool value(term* slot, frame_stack& st);
+  bool read_atom(const entry*& out);
+  bool read_atom(atom& out) {
+    const entry* e;
+    if (!read_atom(e)) return false;
+    out = to_atom(e);
+    return true;
+  }
+  bool intern(const std::uint8_t* p, std::size_t len, bool latin1, const entry*& out);
   bool read_big(term* slot, std::size_t hdr, std::size_t len, std::uint8_t sign);
   bool finish(frame& f);
-  bool push(std::pmr::vector<frame>& st, const frame& f) {
+  bool push(frame_stack& st, const frame& f) {
     if (st.size() >= o_.max_depth) return fail(errc::too_deep, f.at);
     st.push_back(f);
     return true;
@@ -77,16 +88,26 @@ class decoder {
   std::size_t err_off_ = 0;
 };
 
+// Exact key equality, with the common immediate kinds compared inline.
+inline bool same_key(const term& a, const term& b) noexcept {
+  if (a.type() != b.type()) return false;
+  switch (a.type()) {
+    case kind::atom:
+      return *a.get_if<atom>() == *b.get_if<atom>();
+    case kind::small_int:
+      return *a.get_if<std::int64_t>() == *b.get_if<std::int64_t>();
+    default:
+      return a == b;
+  }
+}
+
 inline void put(term* slot, term&& v) noexcept {
   // Slots are fresh [] terms, which own nothing, so construct over them.
   new (slot) term(std::move(v));
 }
 
 bool decoder::run(term& root) {
-  alignas(frame) std::byte buf[sizeof(frame) * 32];
-  std::pmr::monotonic_buffer_resource mr(buf, sizeof buf);
-  std::pmr::vector<frame> st(&mr);
-  st.reserve(31);
+  frame_stack st;
   term* slot = &root;
   for (;;) {
     if (!value(slot, st)) return false;
@@ -140,8 +161,16 @@ bool decoder::finish(frame& f) {
     case fk_map: {
       auto* mo = static_cast<od::map_obj*>(f.obj);
       mo->build_index();
-      for (std::size_t i = 0; i < mo->pairs.size(); ++i)
-        if (mo->find_pos(mo->pairs[i].first) != static_cast<std::ptrdiff_t>(i))
+      const auto& pairs = mo->pairs;
+      if (mo->index.empty()) {
+        for (std::size_t i = 1; i < pairs.size(); ++i)
+          for (std::size_t j = 0; j < i; ++j)
+            if (same_key(pairs[i].first, pairs[j].first))
+              return fail(errc::duplicate_map_key, f.at);
+        return true;
+      }
+      for (std::size_t i = 0; i < pairs.size(); ++i)
+        if (mo->find_pos(pairs[i].first) != static_cast<std::ptrdiff_t>(i))
           return fail(errc::duplicate_map_key, f.at);
       return true;
     }
@@ -157,20 +186,20 @@ bool decoder::finish(frame& f) {
   return true;
 }
 
-bool decoder::intern(const std::uint8_t* p, std::size_t len, bool latin1, atom& out) {
-  if (detail::cached_atom(p, len, latin1, out)) return true;
+bool decoder::intern(const std::uint8_t* p, std::size_t len, bool latin1, const entry*& out) {
+  if ((out = detail::cached_atom(p, len, latin1))) return true;
   std::string_view text(reinterpret_cast<const char*>(p), len);
   auto r = latin1 ? atom::make_latin1(text) : atom::make(text);
   if (!r) {
     bool full = r.error().code == atom_errc::table_full;
     return fail(full ? errc::atom_table_full : errc::bad_atom, pos_);
   }
-  out = *r;
-  detail::remember_atom(p, len, latin1, out);
+  out = r->entry();
+  detail::remember_atom(p, len, latin1, *r);
   return true;
 }
 
-bool decoder::read_atom(atom& out) {
+bool decoder::read_atom(const entry*& out) {
   if (!need(1)) return false;
   const std::uint8_t* p = d_ + pos_;
   std::size_t len;
@@ -195,7 +224,7 @@ bool decoder::read_atom(atom& out) {
     case atom_cache_ref:
       if (!need(2)) return false;
       if (p[1] >= o_.atom_cache.size()) return fail(errc::bad_atom_cache_ref, pos_);
-      out = o_.atom_cache[p[1]];
+      out = o_.atom_cache[p[1]].entry();
       pos_ += 2;
       return true;
     default:
@@ -231,7 +260,7 @@ bool decoder::read_big(term* slot, std::size_t hdr, std::size_t len, std::uint8_
   return true;
 }
 
-bool decoder::value(term* slot, std::pmr::vector<frame>& st) {
+bool decoder::value(term* slot, frame_stack& st) {
 again:
   if (pos_ >= n_) return fail(errc::truncated, pos_);
   const std::uint8_t* p = d_ + pos_;
@@ -281,9 +310,9 @@ again:
     case atom_utf8_ext:
     case small_atom_utf8_ext:
     case atom_cache_ref: {
-      atom a;
+      const entry* a;
       if (!read_atom(a)) return false;
-      put(slot, term(a));
+      put(slot, term(to_atom(a)));
       return true;
     }
     case small_tuple_ext:
@@ -372,12 +401,12 @@ again:
     case pid_ext: {
       bool is_new = p[0] == new_pid_ext;
       pos_ += 1;
-      atom node;
+      const entry* node;
       if (!read_atom(node)) return false;
       if (!need(is_new ? 12 : 9)) return false;
       const std::uint8_t* q = d_ + pos_;
       std::uint32_t creation = is_new ? detail::get32(q + 8) : q[8];
-      put(slot, term(pid(node, detail::get32(q), detail::get32(q + 4), creation)));
+      put(slot, term(pid(to_atom(node), detail::get32(q), detail::get32(q + 4), creation)));
       pos_ += is_new ? 12 : 9;
       return true;
     }
@@ -386,7 +415,7 @@ again:
     case port_ext: {
       std::uint8_t t = p[0];
       pos_ += 1;
-      atom node;
+      const entry* node;
       if (!read_atom(node)) return false;
       std::size_t len = t == v4_port_ext ? 12 : t == new_port_ext ? 8 : 5;
       if (!need(len)) return false;
@@ -395,7 +424,7 @@ again:
       std::uint32_t creation = t == v4_port_ext    ? detail::get32(q + 8)
                                : t == new_port_ext ? detail::get32(q + 4)
                                                    : q[4];
-      put(slot, term(port(node, id, creation)));
+      put(slot, term(port(to_atom(node), id, creation)));
       pos_ += len;
       return true;
     }
@@ -406,7 +435,7 @@ again:
       if (words == 0 || words > reference::max_words) return fail(errc::bad_value, at + 1);
       bool newer = p[0] == newer_reference_ext;
       pos_ += 3;
-      atom node;
+      const entry* node;
       if (!read_atom(node)) return false;
       std::size_t cl = newer ? 4 : 1;
       if (!need(cl + 4 * words)) return false;
@@ -414,18 +443,18 @@ again:
       std::uint32_t creation = newer ? detail::get32(q) : q[0];
       std::uint32_t w[reference::max_words];
       for (std::size_t i = 0; i < words; ++i) w[i] = detail::get32(q + cl + 4 * i);
-      put(slot, term(reference(node, creation, std::span<const std::uint32_t>(w, words))));
+      put(slot, term(reference(to_atom(node), creation, std::span<const std::uint32_t>(w, words))));
       pos_ += cl + 4 * words;
       return true;
     }
     case reference_ext: {
       pos_ += 1;
-      atom node;
+      const entry* node;
       if (!read_atom(node)) return false;
       if (!need(5)) return false;
       const std::uint8_t* q = d_ + pos_;
       std::uint32_t w = detail::get32(q);
-      put(slot, term(reference(node, q[4], std::span<const std::uint32_t>(&w, 1))));
+      put(slot, term(reference(to_atom(node), q[4], std::span<const std::uint32_t>(&w, 1))));
       pos_ += 5;
       return true;
     }
@@ -456,11 +485,11 @@ again:
     }
     case export_ext: {
       pos_ += 1;
-      atom m, fn;
+      const entry *m, *fn;
       if (!read_atom(m) || !read_atom(fn)) return false;
       if (!need(2)) return false;
       if (d_[pos_] != small_integer_ext) return fail(errc::bad_value, pos_);
-      put(slot, term(export_fun(m, fn, d_[pos_ + 1])));
+      put(slot, term(export_fun(to_atom(m), to_atom(fn), d_[pos_ + 1])));
       pos_ += 2;
       return true;
     }

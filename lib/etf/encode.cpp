@@ -1,13 +1,13 @@
 // Iterative ETF encoder producing the bytes term_to_binary/1,2 of OTP 25 produces.
 #include <erlnode/etf.hpp>
 
+#include "etf/small_stack.hpp"
 #include "etf/wire.hpp"
 #include "term/objects.hpp"
 
 #include <zlib.h>
 
 #include <bit>
-#include <memory_resource>
 
 namespace erlnode::etf {
 
@@ -15,25 +15,53 @@ namespace {
 
 namespace od = erlnode::detail;
 
-// Appends to a vector, growing it geometrically.
+// Appends to a vector. Bytes past pos() up to size() are zeroed slack made in small chunks,
+// so small fields are written with one bounds check; large payloads are appended without
+// zero-filling first (term_to_binary of big binaries is a memcpy, and so is this).
 class buffer_sink {
  public:
+  static constexpr bool counting = false;
   explicit buffer_sink(std::vector<std::uint8_t>& v) : v_(v), pos_(v.size()) {}
   std::size_t pos() const noexcept { return pos_; }
   std::uint8_t* take(std::size_t n) {
-    if (v_.size() - pos_ < n) v_.resize(std::max(v_.size() * 2, pos_ + n + 256));
+    if (v_.size() - pos_ < n) make_room(n);
     std::uint8_t* p = v_.data() + pos_;
     pos_ += n;
     return p;
   }
   void u8(std::uint8_t b) { *take(1) = b; }
   void bytes(const void* p, std::size_t n) {
-    if (n) std::memcpy(take(n), p, n);
+    if (n < 4096) {
+      if (n) std::memcpy(take(n), p, n);
+      return;
+    }
+    v_.resize(pos_);  // drop the slack, then copy without zero-filling
+    reserve_for(n);
+    auto* b = static_cast<const std::uint8_t*>(p);
+    v_.insert(v_.end(), b, b + n);
+    pos_ += n;
   }
   void patch32(std::size_t at, std::uint32_t v) { detail::put32(v_.data() + at, v); }
   void done() { v_.resize(pos_); }
+  // Called once the output is known to be large: reserve it all at once.
+  void reserve_total(std::size_t total) {
+    if (total > v_.capacity()) {
+      v_.resize(pos_);
+      v_.reserve(total);
+    }
+  }
 
  private:
+  void make_room(std::size_t n) {
+    v_.resize(pos_);
+    reserve_for(n);
+    // Zero-filled slack in chunks of a few KB, within the reserved capacity.
+    v_.resize(std::min(v_.capacity(), pos_ + std::max<std::size_t>(n, 4096)));
+  }
+  void reserve_for(std::size_t n) {
+    if (v_.capacity() - pos_ < n) v_.reserve(std::max(v_.capacity() * 2, pos_ + n + 256));
+  }
+
   std::vector<std::uint8_t>& v_;
   std::size_t pos_;
 };
@@ -42,6 +70,7 @@ class buffer_sink {
 // (STRING_EXT is the largest: 3 + 65535 bytes).
 class count_sink {
  public:
+  static constexpr bool counting = true;
   std::size_t pos() const noexcept { return pos_; }
   std::uint8_t* take(std::size_t n) {
     pos_ += n;
@@ -51,6 +80,7 @@ class count_sink {
   void bytes(const void*, std::size_t n) { pos_ += n; }
   void patch32(std::size_t, std::uint32_t) {}
   void done() {}
+  void reserve_total(std::size_t) {}
 
  private:
   std::size_t pos_ = 0;
@@ -69,38 +99,44 @@ struct eframe {
   bool value_next;    // map: the next slot is the value of *mp
 };
 constexpr std::size_t npos = static_cast<std::size_t>(-1);
+using eframe_stack = detail::small_stack<eframe, 24>;
+
+template <class T>
+const T* obj(const term& t) noexcept {
+  return static_cast<const T*>(t.heap());
+}
 
 template <class Sink>
 class encoder {
  public:
-  encoder(Sink& s, const encode_options& o) : s_(s), o_(o) {}
+  encoder(Sink& s, const encode_options& o)
+      : s_(s), o_(o), has_ref_(static_cast<bool>(o.atom_ref)) {}
 
   bool run(const term& root) {
-    alignas(eframe) std::byte buf[sizeof(eframe) * 32];
-    std::pmr::monotonic_buffer_resource mr(buf, sizeof buf);
-    std::pmr::vector<eframe> st(&mr);
-    st.reserve(31);
+    root_ = &root;
+    start_ = s_.pos();
+    eframe_stack st;
     const term* cur = &root;
     for (;;) {
       if (!one(*cur, st)) return false;
       for (;;) {
         if (st.empty()) return true;
         eframe& f = st.back();
-        if (f.mp) {
-          if (f.mp != f.mend) {
-            if (f.value_next) {
-              cur = &f.mp->second;
-              ++f.mp;
-            } else {
-              cur = &f.mp->first;
-            }
-            f.value_next = !f.value_next;
-            break;
-          }
-        } else if (f.p != f.end) {
+        if (f.p != f.end) {
           cur = f.p++;
           break;
-        } else if (f.next) {
+        }
+        if (f.mp != f.mend) {
+          if (f.value_next) {
+            cur = &f.mp->second;
+            ++f.mp;
+          } else {
+            cur = &f.mp->first;
+          }
+          f.value_next = !f.value_next;
+          break;
+        }
+        if (f.next) {
           f.p = f.next;
           f.end = f.next_end;
           f.next = nullptr;
@@ -113,14 +149,14 @@ class encoder {
   }
 
  private:
-  bool push(std::pmr::vector<eframe>& st, const eframe& f) {
+  bool push(eframe_stack& st, const eframe& f) {
     if (st.size() >= o_.max_depth) return false;
     st.push_back(f);
     return true;
   }
 
   void write_atom(atom a) {
-    if (o_.atom_ref) {
+    if (has_ref_) {
       int idx = o_.atom_ref(a);
       if (idx >= 0 && idx < 255) {
         std::uint8_t* p = s_.take(2);
@@ -204,22 +240,37 @@ class encoder {
     s_.bytes(digits.data(), n);
   }
 
-  static bool is_byte_string(const list& l) {
-    if (l.size() >= 65536 || !l.is_proper()) return false;
-    for (const term& e : l) {
-      auto v = e.get_if<std::int64_t>();
-      if (!v || *v < 0 || *v > 255) return false;
+  static bool is_byte_string(const od::list_obj* l) {
+    if (l->size >= 65536 || !l->tail.is_nil()) return false;
+    const term* e = const_cast<od::list_obj*>(l)->elems();
+    for (std::size_t i = 0; i < l->size; ++i) {
+      auto v = e[i].get_if<std::int64_t>();
+      if (!v || static_cast<std::uint64_t>(*v) > 255) return false;
     }
     return true;
   }
 
-  bool one(const term& t, std::pmr::vector<eframe>& st) {
+  // Before the first large payload, size the whole output once so it is allocated once.
+  void size_output() {
+    if constexpr (!Sink::counting) {
+      if (sized_) return;
+      sized_ = true;
+      count_sink c;
+      encoder<count_sink> e(c, o_);
+      if (e.run(*root_)) s_.reserve_total(start_ + c.pos());
+    }
+  }
+
+  bool one(const term& t, eframe_stack& st) {
     switch (t.type()) {
       case kind::small_int:
         write_int(*t.get_if<std::int64_t>());
         return true;
-      case kind::big_int:
-        write_big(t.get_if<big_integer>()->value());
+      case kind::atom:
+        write_atom(*t.get_if<atom>());
+        return true;
+      case kind::nil:
+        s_.u8(nil_ext);
         return true;
       case kind::float_: {
         std::uint8_t* p = s_.take(9);
@@ -227,15 +278,12 @@ class encoder {
         detail::put64(p + 1, std::bit_cast<std::uint64_t>(*t.get_if<double>()));
         return true;
       }
-      case kind::atom:
-        write_atom(*t.get_if<atom>());
-        return true;
-      case kind::nil:
-        s_.u8(nil_ext);
+      case kind::big_int:
+        write_big(obj<od::big_obj>(t)->v);
         return true;
       case kind::tuple: {
-        const tuple& tp = *t.get_if<tuple>();
-        std::size_t n = tp.size();
+        auto* o = obj<od::tuple_obj>(t);
+        std::size_t n = o->size;
         if (n <= 255) {
           std::uint8_t* p = s_.take(2);
           p[0] = small_tuple_ext;
@@ -246,37 +294,40 @@ class encoder {
           detail::put32(p + 1, static_cast<std::uint32_t>(n));
         }
         if (n == 0) return true;
-        return push(st, {tp.begin(), tp.end(), nullptr, nullptr, nullptr, nullptr, npos, false});
+        const term* e = const_cast<od::tuple_obj*>(o)->elems();
+        return push(st, {e, e + n, nullptr, nullptr, nullptr, nullptr, npos, false});
       }
       case kind::list: {
-        const list& l = *t.get_if<list>();
-        std::size_t n = l.size();
-        if (is_byte_string(l)) {
+        auto* o = obj<od::list_obj>(t);
+        std::size_t n = o->size;
+        const term* e = const_cast<od::list_obj*>(o)->elems();
+        if (is_byte_string(o)) {
           std::uint8_t* p = s_.take(3 + n);
           p[0] = string_ext;
           detail::put16(p + 1, static_cast<std::uint16_t>(n));
           for (std::size_t i = 0; i < n; ++i)
-            p[3 + i] = static_cast<std::uint8_t>(*l[i].get_if<std::int64_t>());
+            p[3 + i] = static_cast<std::uint8_t>(*e[i].get_if<std::int64_t>());
           return true;
         }
         std::uint8_t* p = s_.take(5);
         p[0] = list_ext;
         detail::put32(p + 1, static_cast<std::uint32_t>(n));
-        const term* tail = &l.tail();
-        return push(st, {l.begin(), l.end(), tail, tail + 1, nullptr, nullptr, npos, false});
+        const term* tail = &o->tail;
+        return push(st, {e, e + n, tail, tail + 1, nullptr, nullptr, npos, false});
       }
       case kind::map: {
-        const map& m = *t.get_if<map>();
+        const auto& pairs = obj<od::map_obj>(t)->pairs;
         std::uint8_t* p = s_.take(5);
         p[0] = map_ext;
-        detail::put32(p + 1, static_cast<std::uint32_t>(m.size()));
-        if (m.empty()) return true;
-        return push(st, {nullptr, nullptr, nullptr, nullptr, m.begin(), m.end(), npos, false});
+        detail::put32(p + 1, static_cast<std::uint32_t>(pairs.size()));
+        if (pairs.empty()) return true;
+        const map::value_type* b = pairs.data();
+        return push(st, {nullptr, nullptr, nullptr, nullptr, b, b + pairs.size(), npos, false});
       }
       case kind::bitstring: {
-        const binary& b = *t.get_if<binary>();
-        std::size_t n = b.size();
-        if (b.tail_bits() == 0) {
+        auto* o = obj<od::binary_obj>(t);
+        std::size_t n = o->size;
+        if (o->tail_bits == 0) {
           std::uint8_t* p = s_.take(5);
           p[0] = binary_ext;
           detail::put32(p + 1, static_cast<std::uint32_t>(n));
@@ -284,51 +335,51 @@ class encoder {
           std::uint8_t* p = s_.take(6);
           p[0] = bit_binary_ext;
           detail::put32(p + 1, static_cast<std::uint32_t>(n));
-          p[5] = static_cast<std::uint8_t>(b.tail_bits());
+          p[5] = o->tail_bits;
         }
-        s_.bytes(b.data(), n);
+        if (n >= 65536) size_output();
+        s_.bytes(o->data, n);
         return true;
       }
       case kind::pid: {
-        const pid& pd = *t.get_if<pid>();
+        auto* o = obj<od::pid_obj>(t);
         s_.u8(new_pid_ext);
-        write_atom(pd.node());
+        write_atom(o->node);
         std::uint8_t* p = s_.take(12);
-        detail::put32(p, pd.id());
-        detail::put32(p + 4, pd.serial());
-        detail::put32(p + 8, pd.creation());
+        detail::put32(p, o->id);
+        detail::put32(p + 4, o->serial);
+        detail::put32(p + 8, o->creation);
         return true;
       }
       case kind::port: {
-        const port& pt = *t.get_if<port>();
-        bool v4 = pt.id() > 0xFFFFFFFFu;
+        auto* o = obj<od::port_obj>(t);
+        bool v4 = o->id > 0xFFFFFFFFu;
         s_.u8(v4 ? v4_port_ext : new_port_ext);
-        write_atom(pt.node());
+        write_atom(o->node);
         if (v4) {
           std::uint8_t* p = s_.take(12);
-          detail::put64(p, pt.id());
-          detail::put32(p + 8, pt.creation());
+          detail::put64(p, o->id);
+          detail::put32(p + 8, o->creation);
         } else {
           std::uint8_t* p = s_.take(8);
-          detail::put32(p, static_cast<std::uint32_t>(pt.id()));
-          detail::put32(p + 4, pt.creation());
+          detail::put32(p, static_cast<std::uint32_t>(o->id));
+          detail::put32(p + 4, o->creation);
         }
         return true;
       }
       case kind::reference: {
-        const reference& r = *t.get_if<reference>();
-        auto w = r.words();
+        auto* o = obj<od::ref_obj>(t);
         std::uint8_t* p = s_.take(3);
         p[0] = newer_reference_ext;
-        detail::put16(p + 1, static_cast<std::uint16_t>(w.size()));
-        write_atom(r.node());
-        p = s_.take(4 + 4 * w.size());
-        detail::put32(p, r.creation());
-        for (std::size_t i = 0; i < w.size(); ++i) detail::put32(p + 4 + 4 * i, w[i]);
+        detail::put16(p + 1, o->len);
+        write_atom(o->node);
+        p = s_.take(4 + 4 * std::size_t{o->len});
+        detail::put32(p, o->creation);
+        for (std::size_t i = 0; i < o->len; ++i) detail::put32(p + 4 + 4 * i, o->words[i]);
         return true;
       }
       case kind::fun: {
-        const fun::fields& f = t.get_if<fun>()->get();
+        const fun::fields& f = obj<od::fun_obj>(t)->f;
         std::size_t at = s_.pos() + 1;
         std::uint8_t* p = s_.take(30);
         p[0] = new_fun_ext;
@@ -343,17 +394,17 @@ class encoder {
                          fv + f.free_vars.size(), nullptr, nullptr, at, false});
       }
       case kind::export_fun: {
-        const export_fun& e = *t.get_if<export_fun>();
+        auto* o = obj<od::export_obj>(t);
         s_.u8(export_ext);
-        write_atom(e.module());
-        write_atom(e.function());
+        write_atom(o->module);
+        write_atom(o->function);
         std::uint8_t* p = s_.take(2);
         p[0] = small_integer_ext;
-        p[1] = e.arity();
+        p[1] = o->arity;
         return true;
       }
       case kind::local: {
-        auto b = t.get_if<local_term>()->bytes();
+        const auto& b = obj<od::local_obj>(t)->bytes;
         s_.bytes(b.data(), b.size());
         return true;
       }
@@ -363,6 +414,10 @@ class encoder {
 
   Sink& s_;
   const encode_options& o_;
+  bool has_ref_;
+  bool sized_ = false;
+  const term* root_ = nullptr;
+  std::size_t start_ = 0;
 };
 
 // term_to_binary(T, [compressed]) keeps the plain encoding unless compressing saves bytes.
