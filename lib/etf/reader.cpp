@@ -13,6 +13,10 @@ namespace erlnode::etf {
 
 namespace {
 
+inline std::string_view p_text(const std::uint8_t* p, std::size_t n) noexcept {
+  return {reinterpret_cast<const char*>(p), n};
+}
+
 struct cursor {
   std::span<const std::uint8_t> b;
   std::size_t& pos;
@@ -21,44 +25,54 @@ struct cursor {
   const std::uint8_t* at() const noexcept { return b.data() + pos; }
 };
 
-// Checks the atom at the cursor and returns its text; false on error (err set).
-bool atom_view(cursor c, std::string_view& text, error& err, bool allow_cache_ref) {
-  if (c.left() < 1) return err = error(errc::truncated, c.pos), false;
-  const std::uint8_t* p = c.at();
-  std::size_t hdr, len;
+// Checks the atom at p (with `left` bytes available); sets its header and text length.
+// Returns 0 or the error. Cheap on purpose: skip() calls it for every atom.
+inline errc check_atom(const std::uint8_t* p, std::size_t left, std::size_t& hdr, std::size_t& len,
+                       bool allow_cache_ref) noexcept {
+  if (left < 1) return errc::truncated;
   bool latin1;
   switch (p[0]) {
     case small_atom_utf8_ext:
     case small_atom_ext:
-      if (c.left() < 2) return err = error(errc::truncated, c.pos), false;
+      if (left < 2) return errc::truncated;
       hdr = 2;
       len = p[1];
       latin1 = p[0] == small_atom_ext;
       break;
     case atom_utf8_ext:
     case atom_ext:
-      if (c.left() < 3) return err = error(errc::truncated, c.pos), false;
+      if (left < 3) return errc::truncated;
       hdr = 3;
       len = detail::get16(p + 1);
       latin1 = p[0] == atom_ext;
-      if (len > (latin1 ? 255u : 255u * 4)) return err = error(errc::bad_atom, c.pos), false;
+      if (len > (latin1 ? 255u : 255u * 4)) return errc::bad_atom;
       break;
     case atom_cache_ref:
-      if (!allow_cache_ref) return err = error(errc::bad_atom_cache_ref, c.pos), false;
-      if (c.left() < 2) return err = error(errc::truncated, c.pos), false;
-      text = {};
-      c.pos += 2;
-      return true;
+      if (!allow_cache_ref) return errc::bad_atom_cache_ref;
+      if (left < 2) return errc::truncated;
+      hdr = 2;
+      len = 0;
+      return errc{};
     default:
-      return err = error(errc::bad_tag, c.pos), false;
+      return errc::bad_tag;
   }
-  if (c.left() < hdr + len) return err = error(errc::truncated, c.pos), false;
-  if (!latin1) {
+  if (left - hdr < len) return errc::truncated;
+  if (!latin1 && !detail::is_ascii(p + hdr, len)) {
     std::size_t chars;
-    if (!detail::utf8_atom_chars(p + hdr, len, chars) || chars > 255)
-      return err = error(errc::bad_atom, c.pos), false;
+    if (!detail::utf8_atom_chars(p + hdr, len, chars) || chars > 255) return errc::bad_atom;
   }
-  text = {reinterpret_cast<const char*>(p + hdr), len};
+  return errc{};
+}
+
+// The same, on the cursor: advances it and returns the text.
+bool atom_view(cursor c, std::string_view& text, error& err, bool allow_cache_ref) {
+  std::size_t hdr = 0, len = 0;
+  errc e = check_atom(c.at(), c.left(), hdr, len, allow_cache_ref);
+  if (e != errc{}) {
+    err = error(e, c.pos);
+    return false;
+  }
+  text = p_text(c.at() + hdr, len);
   c.pos += hdr + len;
   return true;
 }
@@ -277,6 +291,14 @@ result<void> reader::skip(std::size_t max_depth) noexcept {
     return error(e, off);
   };
   cursor c{b_, pos_};
+  errc atom_err_ = errc{};
+  auto skip_atom = [&](cursor cc) {
+    std::size_t hdr = 0, len = 0;
+    atom_err_ = check_atom(cc.at(), cc.left(), hdr, len, true);
+    if (atom_err_ != errc{}) return false;
+    cc.pos += hdr + len;
+    return true;
+  };
   for (;;) {
     if (c.left() < 1) return fail(errc::truncated, pos_);
     const std::uint8_t* p = c.at();
@@ -321,10 +343,7 @@ result<void> reader::skip(std::size_t max_depth) noexcept {
       case atom_utf8_ext:
       case small_atom_utf8_ext:
       case atom_cache_ref: {
-        std::string_view text;
-        error err;
-        if (!atom_view(c, text, err, true))
-          return fail(static_cast<errc>(err.code.value()), err.offset);
+        if (!skip_atom(c)) return fail(atom_err_, pos_);
         break;
       }
       case small_tuple_ext:
@@ -385,10 +404,7 @@ result<void> reader::skip(std::size_t max_depth) noexcept {
       case reference_ext: {
         std::uint8_t t = p[0];
         ++pos_;
-        std::string_view text;
-        error err;
-        if (!atom_view(c, text, err, true))
-          return fail(static_cast<errc>(err.code.value()), err.offset);
+        if (!skip_atom(c)) return fail(atom_err_, pos_);
         n = t == new_pid_ext    ? 12
             : t == pid_ext      ? 9
             : t == new_port_ext ? 8
@@ -405,10 +421,7 @@ result<void> reader::skip(std::size_t max_depth) noexcept {
         if (words == 0 || words > reference::max_words) return fail(errc::bad_value, at + 1);
         std::size_t cl = p[0] == newer_reference_ext ? 4 : 1;
         pos_ += 3;
-        std::string_view text;
-        error err;
-        if (!atom_view(c, text, err, true))
-          return fail(static_cast<errc>(err.code.value()), err.offset);
+        if (!skip_atom(c)) return fail(atom_err_, pos_);
         if (c.left() < cl + 4 * words) return fail(errc::truncated, at);
         pos_ += cl + 4 * words;
         break;
@@ -420,10 +433,7 @@ result<void> reader::skip(std::size_t max_depth) noexcept {
         if (c.left() < 1 + std::size_t{size}) return fail(errc::truncated, at);
         std::uint32_t num_free = detail::get32(p + 26);
         pos_ += 30;
-        std::string_view text;
-        error err;
-        if (!atom_view(c, text, err, true))
-          return fail(static_cast<errc>(err.code.value()), err.offset);
+        if (!skip_atom(c)) return fail(atom_err_, pos_);
         children = std::uint64_t{num_free} + 3;
         if (children > c.left()) return fail(errc::truncated, pos_);
         fun_end = at + 1 + size;
@@ -431,11 +441,12 @@ result<void> reader::skip(std::size_t max_depth) noexcept {
       }
       case export_ext: {
         ++pos_;
-        std::string_view text;
-        error err;
-        for (int i = 0; i < 2; ++i)
-          if (!atom_view(c, text, err, true))
-            return fail(static_cast<errc>(err.code.value()), err.offset);
+        for (int i = 0; i < 2; ++i) {
+          std::size_t hdr = 0, len = 0;
+          errc e = check_atom(c.at(), c.left(), hdr, len, true);
+          if (e != errc{}) return fail(e, pos_);
+          pos_ += hdr + len;
+        }
         if (c.left() < 2) return fail(errc::truncated, pos_);
         if (*c.at() != small_integer_ext) return fail(errc::bad_value, pos_);
         pos_ += 2;
