@@ -14,7 +14,7 @@
 %%       decoded term. Picks an iteration count N so one run lasts at least MIN_MS, times RUNS
 %%       runs of N iterations and prints the best as one JSON line. CLOCK is wall
 %%       (erlang:monotonic_time/1) or cpu (statistics(runtime): CPU time of the emulator, whose
-%%       only busy thread is the one scheduler; millisecond resolution, so use MIN_MS >= 100):
+%%       only busy thread is the one scheduler; millisecond resolution, so use MIN_MS >= 80):
 %%       {"corpus":...,"op":"decode"|"encode","impl":"beam","ns_per_iter":...,"iters":N}
 -mode(compile).
 

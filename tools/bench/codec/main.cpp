@@ -166,7 +166,7 @@ std::optional<std::string> json_field(const std::string& line, const std::string
 std::vector<row> bench_beam(const std::vector<corpus>& cs, const options& o) {
   // The BEAM's CPU clock ticks in milliseconds: its runs must be longer.
   long min_ms = static_cast<long>(o.timing.min_run_ns / 1e6);
-  if (o.timing.cpu_clock) min_ms = std::max(min_ms, 100L);
+  if (o.timing.cpu_clock) min_ms = std::max(min_ms, 80L);
   std::vector<std::string> argv = {o.escript,
                                    o.script,
                                    "bench",
@@ -285,7 +285,7 @@ void usage(FILE* f) {
                "                           [--no-beam] [--escript PATH] [--script PATH]\n"
                "  --quick       one iteration of everything (smoke test; numbers meaningless)\n"
                "  --clock C     cpu (default: this thread's CPU time; the BEAM's runtime) or wall\n"
-               "  --min-ms N    each timed run lasts at least N ms (default 40)\n"
+               "  --min-ms N    each timed run lasts at least N ms (default 25)\n"
                "  --runs N      best of N runs (default 5)\n"
                "  --corpus NAME only this corpus (small, ints, tuples, bin_64k, bin_1m)\n"
                "  --regen       rewrite the corpus files with erl even if they exist\n"

@@ -19,7 +19,7 @@ struct timing_config {
   // CPU time of this thread (default: robust on a shared machine, where wall time mostly
   // measures the other tenants), or wall time.
   bool cpu_clock = true;
-  double min_run_ns = 40e6;  // one run lasts at least this long
+  double min_run_ns = 25e6;  // one run lasts at least this long
   int runs = 5;              // best of this many runs
   bool quick = false;        // one run of one iteration (smoke test)
 };
