@@ -12,61 +12,60 @@
 namespace erlnode::etf::detail {
 
 inline constexpr std::size_t atom_cache_bits = 9;
-extern thread_local const erlnode::detail::atom_entry* tl_atom_cache[1u << atom_cache_bits];
 
-inline std::size_t atom_cache_slot(const std::uint8_t* p, std::size_t n) noexcept {
-  // A few overlapping loads instead of a byte loop: collisions only cost a miss.
-  std::uint64_t a = 0, b = 0;
+// One cache slot: the atom's bytes folded into two words (exact for up to 16 bytes), so a hit
+// is decided within the slot without touching the atom entry.
+struct atom_slot {
+  std::uint64_t w0, w1;
+  const erlnode::detail::atom_entry* e;
+  std::uint32_t len;
+  std::uint32_t ascii;
+};
+extern thread_local atom_slot tl_atom_cache[1u << atom_cache_bits];
+
+struct atom_key {
+  std::uint64_t w0 = 0, w1 = 0;
+  std::size_t slot;
+};
+
+// Overlapping loads cover every byte of texts up to 16 bytes; with the length, the words
+// identify such a text exactly.
+inline atom_key make_atom_key(const std::uint8_t* p, std::size_t n) noexcept {
+  atom_key k;
   if (n >= 8) {
-    std::memcpy(&a, p, 8);
-    std::memcpy(&b, p + n - 8, 8);
+    std::memcpy(&k.w0, p, 8);
+    std::memcpy(&k.w1, p + n - 8, 8);
   } else if (n >= 4) {
     std::uint32_t x, y;
     std::memcpy(&x, p, 4);
     std::memcpy(&y, p + n - 4, 4);
-    a = x;
-    b = y;
+    k.w0 = x | (std::uint64_t{y} << 32);
   } else if (n > 0) {
-    a = p[0] | (std::uint32_t{p[n / 2]} << 8) | (std::uint32_t{p[n - 1]} << 16);
+    k.w0 = p[0] | (std::uint32_t{p[n / 2]} << 8) | (std::uint32_t{p[n - 1]} << 16);
   }
-  std::uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull)) + n;
+  std::uint64_t h = (k.w0 ^ (k.w1 * 0x9E3779B97F4A7C15ull)) + n;
   h *= 0xFF51AFD7ED558CCDull;
-  return static_cast<std::size_t>(h >> (64 - atom_cache_bits));
-}
-
-// Equality of n bytes, with word loads for short atoms (both sides have n readable bytes).
-inline bool same_bytes(const char* a, const std::uint8_t* b, std::size_t n) noexcept {
-  if (n >= 8 && n <= 16) {
-    std::uint64_t x0, x1, y0, y1;
-    std::memcpy(&x0, a, 8);
-    std::memcpy(&y0, b, 8);
-    std::memcpy(&x1, a + n - 8, 8);
-    std::memcpy(&y1, b + n - 8, 8);
-    return ((x0 ^ y0) | (x1 ^ y1)) == 0;
-  }
-  if (n >= 4 && n < 8) {
-    std::uint32_t x0, x1, y0, y1;
-    std::memcpy(&x0, a, 4);
-    std::memcpy(&y0, b, 4);
-    std::memcpy(&x1, a + n - 4, 4);
-    std::memcpy(&y1, b + n - 4, 4);
-    return ((x0 ^ y0) | (x1 ^ y1)) == 0;
-  }
-  return std::memcmp(a, b, n) == 0;
+  k.slot = static_cast<std::size_t>(h >> (64 - atom_cache_bits));
+  return k;
 }
 
 // Finds the atom for `n` bytes at `p`: UTF-8 text, or Latin-1 text when `latin1`. Only
 // ASCII atoms match a Latin-1 lookup, since only for them are both encodings the same bytes.
 inline const erlnode::detail::atom_entry* cached_atom(const std::uint8_t* p, std::size_t n,
                                                       bool latin1) noexcept {
-  const erlnode::detail::atom_entry* e = tl_atom_cache[atom_cache_slot(p, n)];
-  if (e && e->size == n && same_bytes(e->text, p, n) && (!latin1 || e->chars == n)) return e;
-  return nullptr;
+  atom_key k = make_atom_key(p, n);
+  const atom_slot& s = tl_atom_cache[k.slot];
+  if (s.len != n || s.w0 != k.w0 || s.w1 != k.w1 || !s.e) return nullptr;
+  if (latin1 && !s.ascii) return nullptr;
+  if (n > 16 && std::memcmp(s.e->text, p, n) != 0) return nullptr;
+  return s.e;
 }
 
 inline void remember_atom(const std::uint8_t* p, std::size_t n, bool latin1, atom a) noexcept {
-  if (latin1 && a.size() != n) return;  // non-ASCII Latin-1: its UTF-8 text differs
-  tl_atom_cache[atom_cache_slot(p, n)] = a.entry();
+  bool ascii = a.size() == a.length();
+  if (latin1 && !ascii) return;  // non-ASCII Latin-1: its UTF-8 text differs from the bytes
+  atom_key k = make_atom_key(p, n);
+  tl_atom_cache[k.slot] = {k.w0, k.w1, a.entry(), static_cast<std::uint32_t>(n), ascii};
 }
 
 }  // namespace erlnode::etf::detail

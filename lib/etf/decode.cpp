@@ -70,7 +70,13 @@ class decoder {
     out = to_atom(e);
     return true;
   }
-  bool intern(const std::uint8_t* p, std::size_t len, bool latin1, const entry*& out);
+  bool intern(const std::uint8_t* p, std::size_t len, bool latin1, const entry*& out) {
+    if ((out = detail::cached_atom(p, len, latin1))) [[likely]]
+      return true;
+    return intern_slow(p, len, latin1, out);
+  }
+  [[gnu::noinline]] bool intern_slow(const std::uint8_t* p, std::size_t len, bool latin1,
+                                     const entry*& out);
   bool read_big(term* slot, std::size_t hdr, std::size_t len, std::uint8_t sign);
   bool finish(frame& f);
   bool push(frame_stack& st, const frame& f) {
@@ -186,8 +192,7 @@ bool decoder::finish(frame& f) {
   return true;
 }
 
-bool decoder::intern(const std::uint8_t* p, std::size_t len, bool latin1, const entry*& out) {
-  if ((out = detail::cached_atom(p, len, latin1))) return true;
+bool decoder::intern_slow(const std::uint8_t* p, std::size_t len, bool latin1, const entry*& out) {
   std::string_view text(reinterpret_cast<const char*>(p), len);
   auto r = latin1 ? atom::make_latin1(text) : atom::make(text);
   if (!r) {
@@ -199,7 +204,7 @@ bool decoder::intern(const std::uint8_t* p, std::size_t len, bool latin1, const 
   return true;
 }
 
-bool decoder::read_atom(const entry*& out) {
+inline bool decoder::read_atom(const entry*& out) {
   if (!need(1)) return false;
   const std::uint8_t* p = d_ + pos_;
   std::size_t len;

@@ -28,7 +28,7 @@ class small_stack {
   }
 
  private:
-  void grow() {
+  [[gnu::noinline]] void grow() {
     std::size_t cap = cap_ * 2;
     std::unique_ptr<T[]> bigger(new T[cap]);
     std::copy(data_, data_ + size_, bigger.get());
