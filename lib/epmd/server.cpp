@@ -11,12 +11,18 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <list>
 #include <map>
 #include <random>
 #include <string>
+#include <unordered_map>
 
 namespace erlnode::epmd {
 
@@ -31,16 +37,16 @@ constexpr std::size_t max_unused = 1000;
 // The creation OTP's epmd puts in a refused ALIVE2 reply.
 constexpr std::uint32_t refused_creation = 99;
 
+using clock = std::chrono::steady_clock;
+
 struct conn {
-  conn(tcp::socket s, const asio::any_io_executor& ex) : sock(std::move(s)), timer(ex) {}
+  explicit conn(tcp::socket s) : sock(std::move(s)) {}
   void close() {
-    timer.cancel();
     error_code ec;
     sock.close(ec);
   }
   tcp::socket sock;
-  asio::steady_timer timer;
-  bool local = false;
+  clock::time_point deadline;  // while pending: closed by the sweeper after this
   bool pending = false;
   std::list<std::shared_ptr<conn>>::iterator pending_it;
 };
@@ -60,16 +66,28 @@ struct unused_rec {
   int fd = -1;
 };
 
-bool is_local_peer(const tcp::socket& s) {
-  error_code ec1, ec2;
-  auto r = s.remote_endpoint(ec1).address();
-  auto l = s.local_endpoint(ec2).address();
-  if (ec1 || ec2) return false;
-  if (r.is_v6() && r.to_v6().is_v4_mapped())
-    r = asio::ip::make_address_v4(asio::ip::v4_mapped, r.to_v6());
-  if (l.is_v6() && l.to_v6().is_v4_mapped())
-    l = asio::ip::make_address_v4(asio::ip::v4_mapped, l.to_v6());
-  return r.is_loopback() || r == l;
+// Loopback, or the peer is this host's own address: OTP's epmd accepts ALIVE2, KILL, STOP and DUMP
+// only from such peers.
+bool is_local_peer(int fd) {
+  sockaddr_storage peer{}, self{};
+  socklen_t pl = sizeof peer, sl = sizeof self;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&self), &sl) != 0)
+    return false;
+  auto addr = [](const sockaddr_storage& ss) -> asio::ip::address {
+    if (ss.ss_family == AF_INET) {
+      auto& a = reinterpret_cast<const sockaddr_in&>(ss);
+      return asio::ip::address_v4(ntohl(a.sin_addr.s_addr));
+    }
+    auto& a = reinterpret_cast<const sockaddr_in6&>(ss);
+    asio::ip::address_v6::bytes_type b;
+    std::memcpy(b.data(), &a.sin6_addr, 16);
+    asio::ip::address_v6 v6(b);
+    if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6);
+    return v6;
+  };
+  auto r = addr(peer);
+  return r.is_loopback() || r == addr(self);
 }
 
 }  // namespace
@@ -85,6 +103,8 @@ struct server::impl : std::enable_shared_from_this<impl> {
   std::list<tcp::acceptor> acceptors;
   std::map<std::string, node_rec, std::less<>> nodes;
   std::list<unused_rec> unused;  // oldest first
+  std::unordered_map<std::string_view, std::list<unused_rec>::iterator> unused_index;
+  asio::steady_timer sweeper{ex};
   std::list<std::shared_ptr<conn>> pending;
   std::uint64_t seq = 0;
   std::uint32_t creation_base = 1;
@@ -114,12 +134,12 @@ struct server::impl : std::enable_shared_from_this<impl> {
   }
 
   std::uint32_t next_creation(std::string_view name, bool extended) {
-    auto it = std::find_if(unused.begin(), unused.end(),
-                           [&](const unused_rec& u) { return u.name == name; });
     std::uint32_t prev = 0;
-    if (it != unused.end()) {
-      prev = it->creation;
-      unused.erase(it);
+    if (auto it = unused_index.find(name); it != unused_index.end()) {
+      prev = it->second->creation;
+      auto victim = it->second;
+      unused_index.erase(it);
+      unused.erase(victim);
     }
     if (!extended) return prev == 0 ? 1 : prev % 3 + 1;  // ALIVE2_RESP creations are 1..3
     if (prev == 0) return creation_base;
@@ -127,8 +147,17 @@ struct server::impl : std::enable_shared_from_this<impl> {
   }
 
   void unregister(std::map<std::string, node_rec, std::less<>>::iterator it) {
+    if (auto old = unused_index.find(it->first); old != unused_index.end()) {
+      auto victim = old->second;
+      unused_index.erase(old);
+      unused.erase(victim);
+    }
     unused.push_back({it->first, it->second.creation, it->second.info.port, it->second.fd});
-    if (unused.size() > max_unused) unused.pop_front();
+    unused_index.emplace(unused.back().name, std::prev(unused.end()));
+    if (unused.size() > max_unused) {
+      unused_index.erase(unused.front().name);
+      unused.pop_front();
+    }
     nodes.erase(it);
   }
 
@@ -142,6 +171,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
 
   void stop() {
     running = false;
+    sweeper.cancel();
     for (auto& a : acceptors) {
       error_code ec;
       a.close(ec);
@@ -157,43 +187,148 @@ struct server::impl : std::enable_shared_from_this<impl> {
     nodes.clear();
   }
 
+  // What a complete request calls for.
+  struct action {
+    enum kind { close, reply, kill, register_node } what = close;
+    std::vector<std::uint8_t> out;
+  };
+  action decide(request& req, int fd);
+  // Serves a freshly accepted descriptor synchronously when its request is already there (the
+  // common case); otherwise hands it to a coroutine.
+  void serve(int fd, const tcp::endpoint::protocol_type& proto);
+  void go_async(int fd, const tcp::endpoint::protocol_type& proto, request_parser parser,
+                std::vector<std::uint8_t> rest);
+
   asio::awaitable<void> accept_loop(tcp::acceptor& acc);
-  asio::awaitable<void> session(std::shared_ptr<conn> c);
+  asio::awaitable<void> sweep();
+  asio::awaitable<void> session(std::shared_ptr<conn> c, request_parser parser,
+                                std::vector<std::uint8_t> rest);
   asio::awaitable<void> reply(std::shared_ptr<conn> c, std::vector<std::uint8_t> out);
   asio::awaitable<void> registration(std::shared_ptr<conn> c, node_info ni);
 };
 
+// Accepts with accept4 in batches: no Asio socket (epoll registration) for connections that are
+// answered at once.
 asio::awaitable<void> server::impl::accept_loop(tcp::acceptor& acc) {
   auto self = shared_from_this();
+  auto proto = acc.local_endpoint().protocol();
+  error_code ec;
+  acc.non_blocking(true, ec);
   for (;;) {
-    error_code ec;
-    tcp::socket s = co_await acc.async_accept(asio::redirect_error(asio::use_awaitable, ec));
-    if (!running) co_return;
-    if (ec) {
-      if (ec == asio::error::operation_aborted) co_return;
-      // Out of descriptors or a transient error: back off instead of spinning.
+    co_await acc.async_wait(tcp::acceptor::wait_read,
+                            asio::redirect_error(asio::use_awaitable, ec));
+    if (!running || ec == asio::error::operation_aborted) co_return;
+    bool backoff = static_cast<bool>(ec);
+    for (int i = 0; i < 64 && running && !backoff; ++i) {
+      int fd = ::accept4(acc.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd >= 0) {
+        serve(fd, proto);
+        continue;
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+      backoff = true;  // out of descriptors or memory
+    }
+    if (backoff) {
+      // Back off instead of spinning until descriptors free up.
       asio::steady_timer t(ex, std::chrono::milliseconds(50));
       co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      continue;
     }
-    auto c = std::make_shared<conn>(std::move(s), ex);
-    c->sock.set_option(tcp::no_delay(true), ec);
-    c->local = is_local_peer(c->sock);
-    admit(c);
-    asio::co_spawn(ex, session(c), asio::detached);
   }
 }
 
-asio::awaitable<void> server::impl::session(std::shared_ptr<conn> c) {
-  auto self = shared_from_this();
-  c->timer.expires_after(opts.request_timeout);
-  c->timer.async_wait([w = std::weak_ptr<conn>(c)](const error_code& ec) {
-    if (ec) return;
-    if (auto c = w.lock()) c->close();  // too slow: the session sees the error and ends
-  });
+void server::impl::serve(int fd, const tcp::endpoint::protocol_type& proto) {
   request_parser parser(opts.max_request_length);
+  std::uint8_t buf[512];
+  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+    ::close(fd);
+    return;
+  }
+  if (n < 0) {
+    go_async(fd, proto, std::move(parser), {});
+    return;
+  }
+  std::span<const std::uint8_t> in(buf, static_cast<std::size_t>(n));
+  auto r = parser.feed(in);
+  if (!r) {
+    ::close(fd);
+    return;
+  }
+  if (*r == status::need_more) {
+    go_async(fd, proto, std::move(parser), {});
+    return;
+  }
+  action a = decide(parser.get(), fd);
+  if (a.what == action::close) {
+    ::close(fd);
+    return;
+  }
+  if (a.what == action::reply) {
+    ssize_t w = ::send(fd, a.out.data(), a.out.size(), MSG_NOSIGNAL);
+    if (w == static_cast<ssize_t>(a.out.size()) || (w < 0 && errno != EAGAIN)) {
+      ::close(fd);
+      return;
+    }
+    // A reply bigger than the socket buffer: the rest goes out asynchronously.
+    a.out.erase(a.out.begin(), a.out.begin() + std::max<ssize_t>(w, 0));
+    go_async(fd, proto, std::move(parser), std::move(a.out));
+    return;
+  }
+  // ALIVE2 and KILL need the socket and coroutine: the session decides again (no side effects
+  // were had here).
+  go_async(fd, proto, std::move(parser), {});
+}
+
+void server::impl::go_async(int fd, const tcp::endpoint::protocol_type& proto,
+                            request_parser parser, std::vector<std::uint8_t> rest) {
+  tcp::socket s(ex);
+  error_code ec;
+  s.assign(proto, fd, ec);
+  if (ec) {
+    ::close(fd);
+    return;
+  }
+  auto c = std::make_shared<conn>(std::move(s));
+  c->deadline = clock::now() + opts.request_timeout;
+  admit(c);
+  asio::co_spawn(ex, session(c, std::move(parser), std::move(rest)), asio::detached);
+}
+
+// Pending connections are in arrival order, so their deadlines are too: one timer closes the
+// expired ones from the front (cheaper than a timer per connection).
+asio::awaitable<void> server::impl::sweep() {
+  auto self = shared_from_this();
+  auto interval = std::clamp<clock::duration>(
+      opts.request_timeout / 4, std::chrono::milliseconds(10), std::chrono::seconds(1));
+  while (running) {
+    sweeper.expires_after(interval);
+    error_code ec;
+    co_await sweeper.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!running) co_return;
+    auto now = clock::now();
+    while (!pending.empty() && pending.front()->deadline <= now) {
+      auto c = pending.front();
+      pending.pop_front();
+      c->pending = false;
+      c->close();  // too slow: its session sees the error and ends
+    }
+  }
+}
+
+// `rest`, when not empty, is the unsent part of a reply the fast path started: the request
+// in `parser` was served already.
+asio::awaitable<void> server::impl::session(std::shared_ptr<conn> c, request_parser parser,
+                                            std::vector<std::uint8_t> rest) {
+  auto self = shared_from_this();
+  if (!rest.empty()) {
+    co_await reply(c, std::move(rest));
+    co_return;
+  }
   std::array<std::uint8_t, 512> buf;
-  for (;;) {
+  // A request the fast path parsed but did not answer (ALIVE2, KILL) arrives complete.
+  bool complete = parser.done();
+  while (!complete) {
     error_code ec;
     std::size_t n = co_await c->sock.async_read_some(asio::buffer(buf),
                                                      asio::redirect_error(asio::use_awaitable, ec));
@@ -207,19 +342,35 @@ asio::awaitable<void> server::impl::session(std::shared_ptr<conn> c) {
       finish(c);
       co_return;
     }
-    if (*r == status::complete) break;
+    complete = *r == status::complete;
   }
-  std::vector<std::uint8_t> out;
   request& req = parser.get();
-  if (auto* a = std::get_if<alive2_request>(&req)) {
-    if (!c->local) {
+  action a = decide(req, c->sock.native_handle());
+  switch (a.what) {
+    case action::close:
       finish(c);
       co_return;
-    }
-    co_await registration(c, std::move(a->node));
-    co_return;
+    case action::reply:
+      co_await reply(c, std::move(a.out));
+      co_return;
+    case action::kill:
+      co_await reply(c, std::move(a.out));
+      stop();
+      if (kill_cb) kill_cb();
+      co_return;
+    case action::register_node:
+      co_await registration(c, std::move(std::get<alive2_request>(req).node));
+      co_return;
   }
-  if (auto* p = std::get_if<port_please2_request>(&req)) {
+}
+
+server::impl::action server::impl::decide(request& req, int fd) {
+  action a;
+  a.what = action::reply;
+  auto& out = a.out;
+  if (std::holds_alternative<alive2_request>(req)) {
+    a.what = is_local_peer(fd) ? action::register_node : action::close;
+  } else if (auto* p = std::get_if<port_please2_request>(&req)) {
     port2_reply rep;
     auto it = nodes.find(p->name);
     if (it == nodes.end()) {
@@ -235,9 +386,9 @@ asio::awaitable<void> server::impl::session(std::shared_ptr<conn> c) {
       out.insert(out.end(), line.begin(), line.end());
     }
   } else if (std::holds_alternative<dump_request>(req)) {
-    if (!c->local) {
-      finish(c);
-      co_return;
+    if (!is_local_peer(fd)) {
+      a.what = action::close;
+      return a;
     }
     encode_port_header(port, out);
     for (auto* n : newest_first()) {
@@ -251,24 +402,19 @@ asio::awaitable<void> server::impl::session(std::shared_ptr<conn> c) {
       out.push_back(0);
     }
   } else if (std::holds_alternative<kill_request>(req)) {
-    if (!c->local) {
-      finish(c);
-      co_return;
-    }
-    if (!opts.relaxed_command_check && !nodes.empty()) {
+    if (!is_local_peer(fd)) {
+      a.what = action::close;
+    } else if (!opts.relaxed_command_check && !nodes.empty()) {
       out.assign(kill_no.begin(), kill_no.end());
     } else {
+      a.what = action::kill;
       out.assign(kill_ok.begin(), kill_ok.end());
-      co_await reply(c, std::move(out));
-      stop();
-      if (kill_cb) kill_cb();
-      co_return;
     }
   } else {
     auto& s = std::get<stop_request>(req);
-    if (!c->local || !opts.relaxed_command_check) {
-      finish(c);  // OTP's epmd closes without a word
-      co_return;
+    if (!is_local_peer(fd) || !opts.relaxed_command_check) {
+      a.what = action::close;  // OTP's epmd closes without a word
+      return a;
     }
     auto it = nodes.find(s.name);
     if (it == nodes.end()) {
@@ -280,14 +426,13 @@ asio::awaitable<void> server::impl::session(std::shared_ptr<conn> c) {
       out.assign(stop_ok.begin(), stop_ok.end());
     }
   }
-  co_await reply(c, std::move(out));
+  return a;
 }
 
 asio::awaitable<void> server::impl::reply(std::shared_ptr<conn> c, std::vector<std::uint8_t> out) {
   error_code ec;
   co_await asio::async_write(c->sock, asio::buffer(out),
                              asio::redirect_error(asio::use_awaitable, ec));
-  if (!ec) c->sock.shutdown(tcp::socket::shutdown_send, ec);
   finish(c);
 }
 
@@ -310,7 +455,6 @@ asio::awaitable<void> server::impl::registration(std::shared_ptr<conn> c, node_i
   nodes.emplace(name, std::move(rec));
   // A registration is no longer a pending connection: no timeout, not evicted.
   unpend(c);
-  c->timer.cancel();
   encode(alive2_reply{0, creation, extended}, out);
   error_code ec;
   co_await asio::async_write(c->sock, asio::buffer(out),
@@ -366,6 +510,7 @@ error_code server::start() {
   im.port = port;
   im.running = true;
   for (auto& acc : im.acceptors) asio::co_spawn(im.ex, im.accept_loop(acc), asio::detached);
+  asio::co_spawn(im.ex, im.sweep(), asio::detached);
   return {};
 }
 

@@ -168,6 +168,8 @@ class request_parser {
   // The parsed request; valid after feed() returned complete.
   const request& get() const noexcept { return req_; }
   request& get() noexcept { return req_; }
+  // True once feed() returned complete (until the next feed).
+  bool done() const noexcept { return want_ != 0 && got_ == want_; }
   // Bytes consumed so far in the current request.
   std::size_t offset() const noexcept { return got_; }
   void reset();
