@@ -15,55 +15,91 @@ namespace {
 
 namespace od = erlnode::detail;
 
+// Copies n bytes; short copies (atom texts, small binaries) without a call to memcpy.
+[[gnu::always_inline]] inline void copy_small(std::uint8_t* d, const std::uint8_t* s,
+                                              std::size_t n) noexcept {
+  if (n >= 8 && n <= 16) {
+    std::uint64_t a, b;
+    std::memcpy(&a, s, 8);
+    std::memcpy(&b, s + n - 8, 8);
+    std::memcpy(d, &a, 8);
+    std::memcpy(d + n - 8, &b, 8);
+  } else if (n >= 4 && n < 8) {
+    std::uint32_t a, b;
+    std::memcpy(&a, s, 4);
+    std::memcpy(&b, s + n - 4, 4);
+    std::memcpy(d, &a, 4);
+    std::memcpy(d + n - 4, &b, 4);
+  } else if (n < 4) {
+    for (std::size_t i = 0; i < n; ++i) d[i] = s[i];
+  } else {
+    std::memcpy(d, s, n);
+  }
+}
+
 // Appends to a vector. Bytes past pos() up to size() are zeroed slack made in small chunks,
 // so small fields are written with one bounds check; large payloads are appended without
 // zero-filling first (term_to_binary of big binaries is a memcpy, and so is this).
 class buffer_sink {
  public:
   static constexpr bool counting = false;
-  explicit buffer_sink(std::vector<std::uint8_t>& v) : v_(v), pos_(v.size()) {}
+  explicit buffer_sink(std::vector<std::uint8_t>& v)
+      : v_(v), base_(v.data()), pos_(v.size()), lim_(v.size()) {}
   std::size_t pos() const noexcept { return pos_; }
-  std::uint8_t* take(std::size_t n) {
-    if (v_.size() - pos_ < n) make_room(n);
-    std::uint8_t* p = v_.data() + pos_;
+  [[gnu::always_inline]] std::uint8_t* take(std::size_t n) {
+    if (lim_ - pos_ < n) [[unlikely]]
+      make_room(n);
+    std::uint8_t* p = base_ + pos_;
     pos_ += n;
     return p;
   }
-  void u8(std::uint8_t b) { *take(1) = b; }
-  void bytes(const void* p, std::size_t n) {
-    if (n < 4096) {
-      if (n) std::memcpy(take(n), p, n);
+  [[gnu::always_inline]] void u8(std::uint8_t b) { *take(1) = b; }
+  [[gnu::always_inline]] void bytes(const void* p, std::size_t n) {
+    if (n < 4096) [[likely]] {
+      copy_small(take(n), static_cast<const std::uint8_t*>(p), n);
       return;
     }
-    v_.resize(pos_);  // drop the slack, then copy without zero-filling
-    reserve_for(n);
-    auto* b = static_cast<const std::uint8_t*>(p);
-    v_.insert(v_.end(), b, b + n);
-    pos_ += n;
+    append_large(p, n);
   }
-  void patch32(std::size_t at, std::uint32_t v) { detail::put32(v_.data() + at, v); }
+  void patch32(std::size_t at, std::uint32_t v) { detail::put32(base_ + at, v); }
   void done() { v_.resize(pos_); }
   // Called once the output is known to be large: reserve it all at once.
   void reserve_total(std::size_t total) {
     if (total > v_.capacity()) {
       v_.resize(pos_);
       v_.reserve(total);
+      sync();
     }
   }
 
  private:
-  void make_room(std::size_t n) {
+  void sync() noexcept {
+    base_ = v_.data();
+    lim_ = v_.size();
+  }
+  [[gnu::noinline]] void make_room(std::size_t n) {
     v_.resize(pos_);
     reserve_for(n);
     // Zero-filled slack in chunks of a few KB, within the reserved capacity.
     v_.resize(std::min(v_.capacity(), pos_ + std::max<std::size_t>(n, 4096)));
+    sync();
+  }
+  [[gnu::noinline]] void append_large(const void* p, std::size_t n) {
+    v_.resize(pos_);  // drop the slack, then copy without zero-filling
+    reserve_for(n);
+    auto* b = static_cast<const std::uint8_t*>(p);
+    v_.insert(v_.end(), b, b + n);
+    pos_ += n;
+    sync();
   }
   void reserve_for(std::size_t n) {
     if (v_.capacity() - pos_ < n) v_.reserve(std::max(v_.capacity() * 2, pos_ + n + 256));
   }
 
   std::vector<std::uint8_t>& v_;
+  std::uint8_t* base_;
   std::size_t pos_;
+  std::size_t lim_;
 };
 
 // Only counts. Writes land in a per-thread scratch area large enough for any one field
@@ -119,10 +155,11 @@ class encoder {
     const term* cur = &root;
     for (;;) {
       if (!one(*cur, st)) return false;
+      // Next slot: the innermost open container's next element, closing finished ones.
       for (;;) {
         if (st.empty()) return true;
         eframe& f = st.back();
-        if (f.p != f.end) {
+        if (f.p != f.end) [[likely]] {
           cur = f.p++;
           break;
         }
@@ -155,16 +192,17 @@ class encoder {
     return true;
   }
 
-  void write_atom(atom a) {
-    if (has_ref_) {
-      int idx = o_.atom_ref(a);
-      if (idx >= 0 && idx < 255) {
-        std::uint8_t* p = s_.take(2);
-        p[0] = atom_cache_ref;
-        p[1] = static_cast<std::uint8_t>(idx);
-        return;
-      }
-    }
+  [[gnu::noinline]] bool write_atom_ref(atom a) {
+    int idx = o_.atom_ref(a);
+    if (idx < 0 || idx >= 255) return false;
+    std::uint8_t* p = s_.take(2);
+    p[0] = atom_cache_ref;
+    p[1] = static_cast<std::uint8_t>(idx);
+    return true;
+  }
+
+  [[gnu::always_inline]] void write_atom(atom a) {
+    if (has_ref_ && write_atom_ref(a)) return;
     std::size_t n = a.size();
     if (o_.minor_version < 2 && a.is_latin1()) {
       // ATOM_EXT carries Latin-1 bytes: fold two-byte UTF-8 sequences back to one byte.
@@ -174,7 +212,7 @@ class encoder {
       detail::put16(p + 1, static_cast<std::uint16_t>(chars));
       const auto* t = reinterpret_cast<const std::uint8_t*>(a.c_str());
       if (chars == n) {
-        std::memcpy(p + 3, t, n);
+        copy_small(p + 3, t, n);
       } else {
         std::uint8_t* o = p + 3;
         for (std::size_t i = 0; i < n; ++i) {
@@ -192,12 +230,12 @@ class encoder {
       std::uint8_t* p = s_.take(2 + n);
       p[0] = small_atom_utf8_ext;
       p[1] = static_cast<std::uint8_t>(n);
-      std::memcpy(p + 2, a.c_str(), n);
+      copy_small(p + 2, reinterpret_cast<const std::uint8_t*>(a.c_str()), n);
     } else {
       std::uint8_t* p = s_.take(3 + n);
       p[0] = atom_utf8_ext;
       detail::put16(p + 1, static_cast<std::uint16_t>(n));
-      std::memcpy(p + 3, a.c_str(), n);
+      copy_small(p + 3, reinterpret_cast<const std::uint8_t*>(a.c_str()), n);
     }
   }
 
