@@ -1,0 +1,291 @@
+#include <erlnode/etf.hpp>
+#include <erlnode/net/connection.hpp>
+
+#include "dist_header.hpp"
+#include "send_queue.hpp"
+
+namespace erlnode::net {
+
+namespace {
+std::atomic<std::uint64_t> next_connection_id{1};
+
+std::uint64_t get_u64(const std::uint8_t* p) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
+  return v;
+}
+}  // namespace
+
+struct connection_base::write_batch {
+  detail::send_queue::batch b;
+};
+
+connection_base::connection_base(strand_type strand, connection_settings s,
+                                 std::weak_ptr<connection_owner> o)
+    : strand_(std::move(strand)),
+      settings_(std::move(s)),
+      owner_(std::move(o)),
+      hs_(std::make_unique<dist::handshake>(settings_.handshake)),
+      out_cache_(std::make_unique<detail::out_atom_cache>()),
+      in_cache_(std::make_unique<detail::in_atom_cache>()),
+      reasm_(std::make_unique<detail::reassembler>(settings_.max_reassembly_memory)),
+      id_(next_connection_id.fetch_add(1)) {
+  batch_ = std::make_unique<write_batch>();
+  if (settings_.handshake.role == dist::handshake_role::initiator)
+    peer_ = settings_.handshake.peer_node;
+}
+
+connection_base::~connection_base() = default;
+
+void connection_base::close(std::error_code why, std::string detail) {
+  boost::asio::post(strand_, [self = shared_from_this(), why, detail = std::move(detail)] {
+    self->fail(why, detail);
+  });
+}
+
+std::vector<std::uint8_t>& connection_base::handshake_output() { return hs_->output(); }
+
+std::size_t connection_base::handshake_feed(std::span<const std::uint8_t> bytes) {
+  if (bytes.empty()) return 0;
+  return hs_->feed(bytes);
+}
+
+result<void> connection_base::handshake_start() { return hs_->start(); }
+
+connection_base::hs_state connection_base::handshake_events(bool& decided) {
+  decided = false;
+  while (auto ev = hs_->poll()) {
+    if (auto* d = std::get_if<dist::need_status_decision>(&*ev)) {
+      auto o = owner_.lock();
+      peer_ = d->peer_node;
+      auto st = (o && !d->dynamic_name) ? o->on_peer_name(*this, *d)
+                                        : dist::handshake_status::not_allowed;
+      (void)hs_->decide(st);
+      decided = true;
+    } else if (std::get_if<dist::need_alive_decision>(&*ev)) {
+      auto o = owner_.lock();
+      (void)hs_->answer_alive(o && o->on_alive(*this));
+      decided = true;
+    } else if (auto* done = std::get_if<dist::handshake_done>(&*ev)) {
+      peer_ = done->peer_node;
+      flags_ = done->negotiated_flags;
+      peer_creation_ = done->peer_creation;
+      return hs_state::done;
+    } else if (auto* f = std::get_if<dist::handshake_failed>(&*ev)) {
+      hs_fail_code_ = f->err.code;
+      hs_fail_detail_ = f->reason;
+      return hs_state::failed;
+    }
+  }
+  if (hs_->is_done()) return hs_state::done;
+  if (hs_->has_failed()) {
+    if (!hs_fail_code_) hs_fail_code_ = make_error_code(node_errc::handshake_failed);
+    return hs_state::failed;
+  }
+  return hs_state::running;
+}
+
+void connection_base::became_up() {
+  using dist::flag::dist_hdr_atom_cache;
+  using dist::flag::fragments;
+  detail::wire_mode mode = detail::wire_mode::pass_through;
+  if (flags_ & fragments)
+    mode = detail::wire_mode::fragments;
+  else if (flags_ & dist_hdr_atom_cache)
+    mode = detail::wire_mode::header;
+  detail::send_queue::limits lim;
+  lim.max_bytes = settings_.send_queue_limit;
+  lim.fragment_size = settings_.fragment_size;
+  queue_ = std::make_unique<detail::send_queue>(
+      mode, lim, [c = out_cache_.get()](std::span<const atom> a, std::vector<std::uint8_t>& out) {
+        c->write(a, out);
+      });
+  read_since_tick_ = true;
+  up_.store(true, std::memory_order_release);
+  if (auto o = owner_.lock()) o->on_up(*this);
+}
+
+namespace {
+std::error_code encode_message(const term& control, const term* payload, dist::dflags flags,
+                               detail::out_message& m) {
+  etf::encode_options o;
+  o.minor_version = 2;
+  const bool header = (flags & (dist::flag::dist_hdr_atom_cache | dist::flag::fragments)) != 0;
+  detail::message_atoms atoms;
+  if (header) {
+    o.version_byte = false;
+    if (flags & dist::flag::dist_hdr_atom_cache) o.atom_ref = [&](atom a) { return atoms.ref(a); };
+  }
+  if (!etf::encode_to(control, m.data, o)) return make_error_code(node_errc::bad_term);
+  m.ctl_size = m.data.size();
+  if (payload && !etf::encode_to(*payload, m.data, o)) return make_error_code(node_errc::bad_term);
+  m.atoms = atoms.take();
+  return {};
+}
+}  // namespace
+
+std::error_code connection_base::send(const term& control, const term* payload,
+                                      std::uint64_t sender, send_wait wait) {
+  if (!up_.load(std::memory_order_acquire)) return make_error_code(node_errc::not_connected);
+  detail::out_message m;
+  m.sender = sender;
+  if (auto ec = encode_message(control, payload, flags_, m)) return ec;
+  if (wait == send_wait::blocking && !strand_.running_in_this_thread()) {
+    if (!queue_->push_blocking(std::move(m))) return make_error_code(node_errc::closed);
+  } else {
+    queue_->push(std::move(m));
+  }
+  kick_writer();
+  return {};
+}
+
+void connection_base::async_send(const term& control, const term* payload, std::uint64_t sender,
+                                 any_completion<std::error_code> done) {
+  if (!up_.load(std::memory_order_acquire)) {
+    done(make_error_code(node_errc::not_connected));
+    return;
+  }
+  detail::out_message m;
+  m.sender = sender;
+  if (auto ec = encode_message(control, payload, flags_, m)) {
+    done(ec);
+    return;
+  }
+  queue_->push_async(std::move(m), std::move(done));
+  kick_writer();
+}
+
+connection_stats connection_base::stats() const {
+  connection_stats s;
+  s.bytes_in = bytes_in_.load();
+  s.bytes_out = bytes_out_.load();
+  s.messages_in = msgs_in_.load();
+  s.messages_out = msgs_out_.load();
+  if (up_.load() && queue_) {
+    s.queue_bytes = queue_->bytes();
+    s.queue_packets = queue_->packets();
+  }
+  return s;
+}
+
+void connection_base::kick_writer() {
+  if (writing_.exchange(true, std::memory_order_acq_rel)) return;
+  boost::asio::post(strand_, [w = weak_from_this()] {
+    if (auto s = w.lock()) s->write_some();
+  });
+}
+
+bool connection_base::next_write(std::vector<boost::asio::const_buffer>& bufs) {
+  if (!queue_ || !queue_->next_batch(batch_->b)) return false;
+  batch_->b.for_each_buffer([&](const std::uint8_t* p, std::size_t n) { bufs.emplace_back(p, n); });
+  return true;
+}
+
+void connection_base::write_done(std::size_t n) {
+  note_written(n, batch_->b.messages);
+  queue_->batch_done(batch_->b);
+}
+
+bool connection_base::output_pending() const { return queue_ && !queue_->empty(); }
+
+void connection_base::note_read(std::size_t n) noexcept {
+  bytes_in_.fetch_add(n, std::memory_order_relaxed);
+  read_since_tick_ = true;
+}
+
+void connection_base::note_written(std::size_t n, std::size_t messages) noexcept {
+  bytes_out_.fetch_add(n, std::memory_order_relaxed);
+  msgs_out_.fetch_add(messages, std::memory_order_relaxed);
+  wrote_since_tick_ = true;
+}
+
+bool connection_base::on_tick_interval() {
+  if (!wrote_since_tick_ && !ticks_paused_.load()) {
+    queue_->push_tick();
+    kick_writer();
+  }
+  wrote_since_tick_ = false;
+  silent_intervals_ = read_since_tick_ ? 0 : silent_intervals_ + 1;
+  read_since_tick_ = false;
+  if (silent_intervals_ >= 4) {
+    fail(make_error_code(node_errc::tick_timeout),
+         "net_tick_timeout: nothing received for " +
+             std::to_string(settings_.net_ticktime.count()) + " ms");
+    return false;
+  }
+  return true;
+}
+
+void connection_base::fail(std::error_code why, std::string detail) {
+  if (down_) return;
+  down_ = true;
+  up_.store(false, std::memory_order_release);
+  close_stream();
+  if (queue_) queue_->close();
+  if (auto o = owner_.lock()) o->on_down(*this, why, detail);
+}
+
+std::error_code connection_base::on_packet(std::span<const std::uint8_t> p,
+                                           const std::shared_ptr<const void>& keep) {
+  if (p.empty()) return {};  // a tick
+  auto bad = [&](node_errc e, std::string what) {
+    auto ec = make_error_code(e);
+    fail(ec, std::move(what));
+    return ec;
+  };
+  auto deliver = [&](std::span<const std::uint8_t> b, bool with_version,
+                     std::span<const atom> atoms,
+                     const std::shared_ptr<const void>& owner) -> std::error_code {
+    etf::decode_options o;
+    o.atom_cache = atoms;
+    auto c = etf::decode_prefix(b, with_version, o, owner);
+    if (!c) return bad(node_errc::bad_term, "corrupted control term: " + c.error().message());
+    std::optional<term> payload;
+    auto rest = b.subspan(c->consumed);
+    if (!rest.empty()) {
+      auto m = etf::decode_prefix(rest, with_version, o, owner);
+      if (!m) return bad(node_errc::bad_term, "corrupted message term: " + m.error().message());
+      if (m->consumed != rest.size())
+        return bad(node_errc::bad_term, "bytes after the message term");
+      payload = std::move(m->value);
+    }
+    msgs_in_.fetch_add(1, std::memory_order_relaxed);
+    if (auto ow = owner_.lock()) ow->on_message(*this, std::move(c->value), std::move(payload));
+    return {};
+  };
+  if (p[0] == 112) return deliver(p.subspan(1), true, {}, keep);
+  if (p[0] != 131 || p.size() < 2)
+    return bad(node_errc::bad_header, "distribution header starts with " + std::to_string(p[0]));
+  switch (p[1]) {
+    case 68: {
+      auto n = in_cache_->read(p.subspan(2), atoms_scratch_);
+      if (!n) return bad(node_errc::bad_header, "bad atom cache part of a 131,68 header");
+      return deliver(p.subspan(2 + *n), false, atoms_scratch_, keep);
+    }
+    case 69: {
+      if (p.size() < 18) return bad(node_errc::bad_header, "truncated fragment header");
+      std::uint64_t seq = get_u64(p.data() + 2), count = get_u64(p.data() + 10);
+      std::vector<atom> atoms;
+      auto n = in_cache_->read(p.subspan(18), atoms);
+      if (!n) return bad(node_errc::bad_header, "bad atom cache part of a 131,69 header");
+      auto r = reasm_->start(seq, count, std::move(atoms), p.subspan(18 + *n));
+      if (!r) return bad(static_cast<node_errc>(r.error().code.value()), "fragment sequence error");
+      if (!*r) return {};
+      auto c = std::move(**r);
+      return deliver(*c.data, false, c.atoms, c.data);
+    }
+    case 70: {
+      if (p.size() < 18) return bad(node_errc::bad_header, "truncated fragment header");
+      std::uint64_t seq = get_u64(p.data() + 2), id = get_u64(p.data() + 10);
+      auto r = reasm_->next(seq, id, p.subspan(18));
+      if (!r) return bad(static_cast<node_errc>(r.error().code.value()), "fragment sequence error");
+      if (!*r) return {};
+      auto c = std::move(**r);
+      return deliver(*c.data, false, c.atoms, c.data);
+    }
+    default:
+      return bad(node_errc::bad_header, "distribution header 131," + std::to_string(p[1]));
+  }
+}
+
+}  // namespace erlnode::net

@@ -1,0 +1,167 @@
+#include "net/send_queue.hpp"
+#include "net/dist_header.hpp"
+
+#include <erlnode/node_error.hpp>
+
+#include <boost/asio/io_context.hpp>
+
+#include <catch2/catch.hpp>
+
+using namespace erlnode;
+using namespace erlnode::net::detail;
+
+namespace {
+struct packet {
+  std::vector<std::uint8_t> bytes;
+};
+// Concatenates a batch and splits it into packets (u32 length each).
+std::vector<packet> packets_of(const send_queue::batch& b) {
+  std::vector<std::uint8_t> all;
+  b.for_each_buffer([&](const std::uint8_t* p, std::size_t n) { all.insert(all.end(), p, p + n); });
+  std::vector<packet> out;
+  std::size_t i = 0;
+  while (i + 4 <= all.size()) {
+    std::size_t len =
+        (std::size_t{all[i]} << 24) | (all[i + 1] << 16) | (all[i + 2] << 8) | all[i + 3];
+    REQUIRE(i + 4 + len <= all.size());
+    out.push_back({std::vector<std::uint8_t>(all.begin() + i + 4, all.begin() + i + 4 + len)});
+    i += 4 + len;
+  }
+  CHECK(i == all.size());
+  return out;
+}
+out_message msg(std::size_t ctl, std::size_t payload, std::uint64_t sender, std::uint8_t fill = 1) {
+  out_message m;
+  m.data.assign(ctl + payload, fill);
+  m.ctl_size = ctl;
+  m.sender = sender;
+  return m;
+}
+send_queue::cache_writer no_atoms() {
+  return [](std::span<const atom> a, std::vector<std::uint8_t>& out) {
+    out.push_back(static_cast<std::uint8_t>(a.size()));
+  };
+}
+}  // namespace
+
+TEST_CASE("pass-through packets: u32 length, 112, the terms") {
+  send_queue q(wire_mode::pass_through, {}, no_atoms());
+  out_message m;
+  m.data = {131, 104, 0};
+  q.push(std::move(m));
+  send_queue::batch b;
+  REQUIRE(q.next_batch(b));
+  auto ps = packets_of(b);
+  REQUIRE(ps.size() == 1);
+  CHECK(ps[0].bytes == std::vector<std::uint8_t>{112, 131, 104, 0});
+  q.batch_done(b);
+  CHECK(q.bytes() == 0);
+  CHECK(!q.next_batch(b));
+}
+
+TEST_CASE("ticks go first, as empty packets") {
+  send_queue q(wire_mode::header, {}, no_atoms());
+  q.push(msg(3, 0, 0));
+  q.push_tick();
+  send_queue::batch b;
+  REQUIRE(q.next_batch(b));
+  auto ps = packets_of(b);
+  REQUIRE(ps.size() == 2);
+  CHECK(ps[0].bytes.empty());
+  CHECK(ps[1].bytes == std::vector<std::uint8_t>{131, 68, 0, 1, 1, 1});
+}
+
+TEST_CASE("large messages are fragmented and interleaved with other senders' messages") {
+  send_queue::limits lim;
+  lim.fragment_size = 100;
+  send_queue q(wire_mode::fragments, lim, no_atoms());
+  q.push(msg(5, 250, 1, 7));  // 3 fragments
+  q.push(msg(2, 10, 2, 8));   // another sender: goes between the fragments
+  q.push(msg(2, 10, 1, 9));   // same sender: waits for the last fragment
+  std::vector<packet> all;
+  send_queue::batch b;
+  while (q.next_batch(b)) {
+    auto ps = packets_of(b);
+    all.insert(all.end(), ps.begin(), ps.end());
+    q.batch_done(b);
+  }
+  REQUIRE(all.size() == 5);
+  // 131,69, seq, count 3, atom cache part (0), ctl 5 bytes + 100 payload
+  CHECK(all[0].bytes[1] == 69);
+  CHECK(all[0].bytes[17] == 3);
+  CHECK(all[0].bytes.size() == 18 + 1 + 5 + 100);
+  CHECK(all[1].bytes[1] == 68);
+  CHECK(all[1].bytes.back() == 8);
+  CHECK(all[2].bytes[1] == 70);
+  CHECK(all[2].bytes[17] == 2);
+  CHECK(all[3].bytes[1] == 70);
+  CHECK(all[3].bytes[17] == 1);
+  CHECK(all[3].bytes.size() == 18 + 50);
+  CHECK(all[4].bytes.back() == 9);  // sender 1's small message after its large one
+  CHECK(q.bytes() == 0);
+  CHECK(q.packets() == 0);
+}
+
+TEST_CASE("a full queue parks async senders until the writer drains it") {
+  boost::asio::io_context io;
+  send_queue::limits lim;
+  lim.max_bytes = 100;
+  send_queue q(wire_mode::header, lim, no_atoms());
+  q.push(msg(0, 150, 0));
+  int done = 0;
+  std::error_code got = make_error_code(node_errc::timeout);
+  q.push_async(msg(0, 10, 0), net::any_completion<std::error_code>(
+                                  [&](std::error_code ec) {
+                                    ++done;
+                                    got = ec;
+                                  },
+                                  io.get_executor()));
+  io.poll();
+  CHECK(done == 0);
+  CHECK(q.packets() == 1);
+  send_queue::batch b;
+  REQUIRE(q.next_batch(b));
+  q.batch_done(b);
+  io.restart();
+  io.poll();
+  CHECK(done == 1);
+  CHECK(!got);
+  CHECK(q.packets() == 1);
+
+  q.push(msg(0, 150, 0));
+  q.push_async(msg(0, 10, 0), net::any_completion<std::error_code>(
+                                  [&](std::error_code ec) {
+                                    ++done;
+                                    got = ec;
+                                  },
+                                  io.get_executor()));
+  q.close();
+  io.restart();
+  io.poll();
+  CHECK(done == 2);
+  CHECK(got == node_errc::closed);
+}
+
+TEST_CASE("the atom cache part is written when the packet is taken") {
+  out_atom_cache oc;
+  send_queue q(wire_mode::header, {},
+               [&](std::span<const atom> a, std::vector<std::uint8_t>& out) { oc.write(a, out); });
+  out_message m = msg(1, 0, 0);
+  m.atoms = {atom("hello")};
+  out_message m2 = m;
+  q.push(std::move(m));
+  q.push(std::move(m2));
+  send_queue::batch b;
+  REQUIRE(q.next_batch(b));
+  auto ps = packets_of(b);
+  REQUIRE(ps.size() == 2);
+  in_atom_cache ic;
+  std::vector<atom> atoms;
+  auto n1 = ic.read(std::span(ps[0].bytes).subspan(2), atoms);
+  REQUIRE(n1);
+  CHECK(atoms == std::vector<atom>{atom("hello")});
+  CHECK(ps[1].bytes.size() < ps[0].bytes.size());  // second time: a reference only
+  auto n2 = ic.read(std::span(ps[1].bytes).subspan(2), atoms);
+  REQUIRE(n2);
+  CHECK(atoms == std::vector<atom>{atom("hello")});
+}

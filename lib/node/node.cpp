@@ -1,0 +1,714 @@
+#include <erlnode/cookie.hpp>
+#include <erlnode/dist/crypto.hpp>
+#include <erlnode/epmd/protocol.hpp>
+#include <erlnode/node.hpp>
+
+#include "node/node_impl.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <spawn.h>
+#include <sys/wait.h>
+#include <cstdlib>
+#include <iostream>
+#include <random>
+
+extern char** environ;
+
+// GCC 12 flags Asio 1.74's awaitable frame allocator (a false positive in its recycling
+// allocator); coroutines in this file would otherwise warn.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+namespace erlnode {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+class node_category_impl final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "erlnode.node"; }
+  std::string message(int c) const override {
+    switch (static_cast<node_errc>(c)) {
+      case node_errc::closed:
+        return "closed";
+      case node_errc::timeout:
+        return "timed out";
+      case node_errc::not_started:
+        return "node not started";
+      case node_errc::already_started:
+        return "node already started";
+      case node_errc::name_registered:
+        return "the node name is already registered in epmd";
+      case node_errc::epmd_unreachable:
+        return "epmd is not running (nothing answers on its port)";
+      case node_errc::epmd_failed:
+        return "epmd request failed";
+      case node_errc::no_such_node:
+        return "node not registered in epmd";
+      case node_errc::bad_node_name:
+        return "bad node name";
+      case node_errc::name_taken:
+        return "name already registered";
+      case node_errc::not_connected:
+        return "not connected";
+      case node_errc::connect_failed:
+        return "connect failed";
+      case node_errc::handshake_failed:
+        return "handshake failed";
+      case node_errc::setup_timeout:
+        return "net_setuptime passed";
+      case node_errc::tick_timeout:
+        return "net_tick_timeout";
+      case node_errc::connection_closed:
+        return "connection closed";
+      case node_errc::disconnected:
+        return "disconnected";
+      case node_errc::invalid_message:
+        return "invalid distribution message";
+      case node_errc::bad_header:
+        return "corrupted distribution header";
+      case node_errc::bad_fragment:
+        return "bad fragment";
+      case node_errc::reassembly_limit:
+        return "fragment reassembly memory limit";
+      case node_errc::bad_term:
+        return "corrupted external term";
+      case node_errc::queue_full:
+        return "send queue full";
+      case node_errc::listen_failed:
+        return "cannot listen";
+    }
+    return "unknown node error";
+  }
+};
+}  // namespace
+
+const std::error_category& node_category() noexcept {
+  static const node_category_impl c;
+  return c;
+}
+
+// ------------------------------------------------------------------------------------------
+// node: thin wrappers
+
+node::node(executor_type ex, node_options opts)
+    : impl_(std::make_shared<detail::node_impl>(std::move(ex), std::move(opts))) {}
+node::~node() { impl_->stop(); }
+void node::start_impl(net::any_completion<std::error_code> h) { impl_->start(std::move(h)); }
+void node::connect_impl(std::string peer, net::any_completion<std::error_code> h) {
+  auto a = atom::make(peer);
+  if (!a) return h(make_error_code(node_errc::bad_node_name));
+  impl_->connect(*a, std::move(h));
+}
+void node::ping_impl(std::string peer, net::any_completion<std::error_code, bool> h) {
+  impl_->ping(std::move(peer), std::move(h));
+}
+bool node::disconnect(atom peer) { return impl_->disconnect(peer); }
+void node::stop() { impl_->stop(); }
+mailbox node::create_mailbox() { return impl_->new_mailbox(); }
+result<mailbox> node::create_mailbox(atom n) {
+  mailbox mb = impl_->new_mailbox();
+  if (auto r = mb.register_name(n); !r) return r.error();
+  return result<mailbox>(std::move(mb));
+}
+reference node::make_ref() { return impl_->make_ref(); }
+atom node::name() const { return impl_->name(); }
+std::uint32_t node::creation() const { return impl_->creation(); }
+std::uint16_t node::port() const { return impl_->port(); }
+node::executor_type node::get_executor() const { return impl_->executor(); }
+void node::set_cookie(atom peer, std::string c) { impl_->set_cookie(peer, std::move(c)); }
+void node::set_cookie(std::string c) { impl_->set_cookie(std::move(c)); }
+std::vector<atom> node::nodes(node_filter f) const { return impl_->nodes(f); }
+std::vector<connection_info> node::connections() const { return impl_->connections(); }
+std::optional<connection_info> node::connection(atom p) const { return impl_->connection(p); }
+void node::monitor_nodes(const mailbox& mb, bool on) {
+  impl_->monitor_nodes(mb ? mb.q_ : nullptr, on);
+}
+void node::test_pause_ticks(atom peer, bool paused) { impl_->test_pause_ticks(peer, paused); }
+
+// ------------------------------------------------------------------------------------------
+// node_impl: life cycle
+
+namespace detail {
+
+node_impl::node_impl(asio::any_io_executor ex, node_options o)
+    : ex_(ex), strand_(asio::make_strand(ex)), opts_(std::move(o)), system_pid_(atom(), 0, 0, 0) {
+  auto nn = make_node_name(opts_.name, opts_.long_names);
+  if (nn) {
+    nn_ = *nn;
+    name_ = atom(nn_.full());
+  } else {
+    name_error_ = nn.error().code;
+  }
+  std::random_device rd;
+  ref_salt_ = rd();
+  if (opts_.cookie) cookie_ = *opts_.cookie;
+}
+
+node_impl::~node_impl() = default;
+
+void node_impl::log(log_level l, const std::string& s) const {
+  if (opts_.logger) return opts_.logger(l, s);
+  if (l >= log_level::warning) std::cerr << "erlnode " << str(name_) << ": " << s << "\n";
+}
+
+void node_impl::start(net::any_completion<std::error_code> h) {
+  if (started_.exchange(true)) return h(make_error_code(node_errc::already_started));
+  asio::co_spawn(strand_, run_start(std::move(h)), asio::detached);
+}
+
+asio::awaitable<void> node_impl::run_start(net::any_completion<std::error_code> h) {
+  auto self = shared_from_this();
+  if (name_error_) co_return h(name_error_);
+  if (!opts_.cookie) {
+    auto c = default_cookie();
+    if (!c) co_return h(c.error().code);
+    std::lock_guard lk(cookie_m_);
+    cookie_ = *c;
+  }
+  if (auto ec = co_await listen()) co_return h(ec);
+  if (opts_.epmd_less_port) {
+    std::random_device rd;
+    std::uint32_t c = 0;
+    while (c < 4) c = rd();
+    creation_ = c;
+  } else if (auto ec = co_await register_epmd()) {
+    boost::system::error_code ig;
+    acceptor_->close(ig);
+    co_return h(ec);
+  }
+  system_pid_ = pid(name_, 1, 0, creation_);
+  next_pid_ = 2;
+  asio::co_spawn(strand_, accept_loop(), asio::detached);
+  h(std::error_code());
+}
+
+asio::awaitable<std::error_code> node_impl::listen() {
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(opts_.listen_address, ec);
+  if (ec) co_return make_error_code(node_errc::listen_failed);
+  std::uint16_t lo = opts_.listen_port_min, hi = opts_.listen_port_max;
+  if (opts_.epmd_less_port) lo = hi = *opts_.epmd_less_port;
+  if (hi < lo) hi = lo;
+  for (std::uint32_t p = lo; p <= hi; ++p) {
+    auto a = std::make_unique<tcp::acceptor>(strand_);
+    tcp::endpoint ep(addr, static_cast<std::uint16_t>(p));
+    a->open(ep.protocol(), ec);
+    if (ec) break;
+    a->set_option(tcp::acceptor::reuse_address(true), ec);
+    a->bind(ep, ec);
+    if (!ec) a->listen(asio::socket_base::max_listen_connections, ec);
+    if (!ec) {
+      port_ = a->local_endpoint().port();
+      acceptor_ = std::move(a);
+      co_return std::error_code();
+    }
+  }
+  log(log_level::error, "cannot listen on " + opts_.listen_address + " ports " +
+                            std::to_string(lo) + ".." + std::to_string(hi));
+  co_return make_error_code(node_errc::listen_failed);
+}
+
+namespace {
+std::uint16_t epmd_port_of(const node_options& o) {
+  if (o.epmd_port) return *o.epmd_port;
+  if (const char* e = std::getenv("ERL_EPMD_PORT")) {
+    int p = std::atoi(e);
+    if (p > 0 && p < 65536) return static_cast<std::uint16_t>(p);
+  }
+  return epmd::default_port;
+}
+
+void spawn_epmd(std::uint16_t port) {
+  std::string p = std::to_string(port);
+  std::vector<std::string> args{"epmd", "-daemon", "-port", p};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t child;
+  if (posix_spawnp(&child, "epmd", nullptr, nullptr, argv.data(), environ) == 0)
+    waitpid(child, nullptr, 0);  // -daemon: the foreground process exits at once
+}
+}  // namespace
+
+asio::awaitable<std::error_code> node_impl::register_epmd() {
+  const std::uint16_t eport = epmd_port_of(opts_);
+  auto sock = std::make_unique<tcp::socket>(strand_);
+  tcp::endpoint ep(asio::ip::address_v4::loopback(), eport);
+  boost::system::error_code ec;
+  co_await sock->async_connect(ep, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec && opts_.start_epmd) {
+    spawn_epmd(eport);
+    for (int i = 0; i < 50 && ec; ++i) {
+      asio::steady_timer t(strand_, std::chrono::milliseconds(100));
+      co_await t.async_wait(asio::use_awaitable);
+      sock = std::make_unique<tcp::socket>(strand_);
+      co_await sock->async_connect(ep, asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+  if (ec) {
+    log(log_level::error,
+        "epmd not reachable on port " + std::to_string(eport) + ": " + ec.message());
+    co_return make_error_code(node_errc::epmd_unreachable);
+  }
+  epmd::alive2_request req;
+  req.node.port = port_;
+  req.node.node_type = opts_.hidden ? epmd::node_type_hidden : epmd::node_type_normal;
+  req.node.name = nn_.name;
+  std::vector<std::uint8_t> out;
+  if (!epmd::encode(epmd::request(req), out)) co_return make_error_code(node_errc::bad_node_name);
+  co_await asio::async_write(*sock, asio::buffer(out),
+                             asio::redirect_error(asio::use_awaitable, ec));
+  epmd::alive2_reply_parser parser;
+  std::array<std::uint8_t, 16> buf;
+  for (;;) {
+    if (ec) co_return make_error_code(node_errc::epmd_failed);
+    std::size_t n = co_await sock->async_read_some(asio::buffer(buf),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      // epmd closes the connection without a reply when the name is in use (OTP epmd does
+      // answer; some versions just close).
+      log(log_level::error, "epmd refused to register " + str(name_));
+      co_return make_error_code(node_errc::name_registered);
+    }
+    std::span<const std::uint8_t> in(buf.data(), n);
+    auto st = parser.feed(in);
+    if (!st) co_return make_error_code(node_errc::epmd_failed);
+    if (*st == epmd::status::complete) break;
+  }
+  if (parser.get().result != 0) {
+    log(log_level::error,
+        "the name " + nn_.name + " is already registered in epmd on port " + std::to_string(eport));
+    co_return make_error_code(node_errc::name_registered);
+  }
+  std::uint32_t c = parser.get().creation;
+  if (c == 0) c = 0xE10000 | (ref_salt_ & 0xffff);
+  creation_ = c;
+  epmd_sock_ = std::move(sock);  // registration lasts while this socket is open
+  co_return std::error_code();
+}
+
+asio::awaitable<void> node_impl::accept_loop() {
+  auto self = shared_from_this();
+  for (;;) {
+    tcp::socket s(strand_);
+    boost::system::error_code ec;
+    co_await acceptor_->async_accept(s, asio::redirect_error(asio::use_awaitable, ec));
+    if (stopped_) co_return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      continue;
+    }
+    s.set_option(tcp::no_delay(true), ec);
+    auto c = std::make_shared<net::connection<tcp::socket>>(
+        strand_, settings_for(dist::handshake_role::acceptor, ""), weak_from_this(), std::move(s));
+    c->start();
+  }
+}
+
+std::string node_impl::cookie_for(const std::string& peer) const {
+  std::lock_guard lk(cookie_m_);
+  auto it = peer_cookies_.find(peer);
+  return it != peer_cookies_.end() ? it->second : cookie_;
+}
+
+net::connection_settings node_impl::settings_for(dist::handshake_role role,
+                                                 const std::string& peer) {
+  net::connection_settings s;
+  auto& h = s.handshake;
+  h.role = role;
+  h.this_node = str(name_);
+  h.this_creation = creation_;
+  h.this_flags = opts_.hidden ? dist::hidden_profile : dist::visible_profile;
+  h.required_flags = dist::mandatory_25;
+  h.cookie = cookie_for(peer);
+  h.peer_node = peer;
+  h.length_prefix = 2;
+  h.setup_timeout = opts_.net_setuptime;
+  h.crypto = dist::openssl_crypto();
+  s.net_ticktime = opts_.net_ticktime;
+  s.send_queue_limit = opts_.send_queue_limit;
+  s.max_reassembly_memory = opts_.max_reassembly_memory;
+  return s;
+}
+
+void node_impl::connect(atom peer, net::any_completion<std::error_code> h) {
+  if (!started_ || port_ == 0) return h(make_error_code(node_errc::not_started));
+  if (peer == name_) return h(std::error_code());
+  std::unique_lock lk(peers_m_);
+  auto [it, fresh] = peers_.try_emplace(peer);
+  if (!fresh && it->second.up) {
+    lk.unlock();
+    return h(std::error_code());
+  }
+  it->second.waiters.push_back(std::move(h));
+  if (fresh) start_dial_locked(peer, it->second);
+}
+
+void node_impl::start_dial_locked(atom peer, peer_entry& e) {
+  e.dialing = true;
+  asio::co_spawn(strand_, dial(peer), asio::detached);
+}
+
+asio::awaitable<void> node_impl::dial(atom peer) {
+  auto self = shared_from_this();
+  auto pn = parse_peer_name(str(peer), opts_.long_names);
+  if (!pn) {
+    dial_failed(peer, make_error_code(node_errc::bad_node_name),
+                "cannot connect to " + str(peer) + ": " + pn.error().code.message());
+    co_return;
+  }
+  boost::system::error_code ec;
+  tcp::resolver res(strand_);
+  auto eps =
+      co_await res.async_resolve(pn->host, "", asio::redirect_error(asio::use_awaitable, ec));
+  if (ec || eps.empty()) {
+    dial_failed(peer, make_error_code(node_errc::connect_failed),
+                "cannot resolve host " + pn->host + ": " + ec.message());
+    co_return;
+  }
+  tcp::endpoint host_ep = eps.begin()->endpoint();
+  std::uint16_t port = 0;
+  if (opts_.epmd_less_port) {
+    port = *opts_.epmd_less_port;
+  } else {
+    tcp::socket es(strand_);
+    co_await es.async_connect(tcp::endpoint(host_ep.address(), epmd_port_of(opts_)),
+                              asio::redirect_error(asio::use_awaitable, ec));
+    std::vector<std::uint8_t> out;
+    if (!ec && !epmd::encode(epmd::request(epmd::port_please2_request{pn->name}), out)) {
+      dial_failed(peer, make_error_code(node_errc::bad_node_name), "bad node name");
+      co_return;
+    }
+    if (!ec)
+      co_await asio::async_write(es, asio::buffer(out),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+    epmd::port2_reply_parser parser;
+    std::array<std::uint8_t, 512> buf;
+    bool done = false;
+    while (!ec && !done) {
+      std::size_t n = co_await es.async_read_some(asio::buffer(buf),
+                                                  asio::redirect_error(asio::use_awaitable, ec));
+      std::span<const std::uint8_t> in(buf.data(), n);
+      if (n == 0) break;
+      auto st = parser.feed(in);
+      if (!st) break;
+      done = *st == epmd::status::complete;
+    }
+    if (!done) {
+      dial_failed(peer, make_error_code(node_errc::epmd_failed),
+                  "epmd on " + pn->host + " did not answer for " + pn->name);
+      co_return;
+    }
+    if (parser.get().result != 0 || !parser.get().node) {
+      dial_failed(peer, make_error_code(node_errc::no_such_node),
+                  pn->name + " is not registered in epmd on " + pn->host);
+      co_return;
+    }
+    port = parser.get().node->port;
+  }
+  tcp::socket s(strand_);
+  co_await s.async_connect(tcp::endpoint(host_ep.address(), port),
+                           asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    dial_failed(peer, make_error_code(node_errc::connect_failed),
+                "cannot connect to " + str(peer) + ": " + ec.message());
+    co_return;
+  }
+  s.set_option(tcp::no_delay(true), ec);
+  auto c = std::make_shared<net::connection<tcp::socket>>(
+      strand_, settings_for(dist::handshake_role::initiator, str(peer)), weak_from_this(),
+      std::move(s));
+  {
+    std::unique_lock lk(peers_m_);
+    auto it = peers_.find(peer);
+    if (it == peers_.end() || !it->second.dialing || it->second.conn) co_return;  // superseded
+    it->second.dialing = false;
+    it->second.conn = c;
+  }
+  c->start();
+}
+
+void node_impl::dial_failed(atom peer, std::error_code ec, const std::string& detail) {
+  log(log_level::warning, detail);
+  std::vector<net::any_completion<std::error_code>> ws;
+  std::vector<std::pair<outgoing, net::any_completion<std::error_code>>> q;
+  {
+    std::unique_lock lk(peers_m_);
+    auto it = peers_.find(peer);
+    if (it == peers_.end() || it->second.conn || !it->second.dialing) return;
+    ws = std::move(it->second.waiters);
+    q = std::move(it->second.queued);
+    peers_.erase(it);
+  }
+  for (auto& w : ws) w(ec);
+  for (auto& m : q)
+    if (m.second) m.second(ec);
+}
+
+dist::handshake_status node_impl::on_peer_name(net::connection_base& c,
+                                               const dist::need_status_decision& d) {
+  auto pa = atom::make(d.peer_node);
+  if (!pa || stopped_) return dist::handshake_status::not_allowed;
+  atom peer = *pa;
+  if (peer == name_) return dist::handshake_status::not_allowed;
+  std::unique_lock lk(peers_m_);
+  auto [it, fresh] = peers_.try_emplace(peer);
+  auto& e = it->second;
+  if (fresh) {
+    e.conn = c.shared_from_this();
+    return dist::handshake_status::ok;
+  }
+  if (e.up) return dist::handshake_status::alive;
+  if (e.conn && e.conn->role() == dist::handshake_role::acceptor)
+    return dist::handshake_status::nok;  // already accepting from that node
+  // Simultaneous connect: the node with the greater name keeps its own attempt.
+  if (name_ > peer) return dist::handshake_status::nok;
+  if (e.conn) e.conn->close(make_error_code(node_errc::disconnected), "simultaneous connect");
+  e.conn = c.shared_from_this();
+  e.dialing = false;
+  return dist::handshake_status::ok_simultaneous;
+}
+
+bool node_impl::on_alive(net::connection_base&) { return true; }
+
+void node_impl::on_up(net::connection_base& c) {
+  auto pa = atom::make(c.peer_name());
+  if (!pa) return c.close(make_error_code(node_errc::bad_node_name), "bad peer name");
+  atom peer = *pa;
+  std::vector<net::any_completion<std::error_code>> ws;
+  std::vector<std::pair<outgoing, net::any_completion<std::error_code>>> q;
+  std::shared_ptr<net::connection_base> old;
+  node_type t = (c.flags() & dist::flag::published) ? node_type::visible : node_type::hidden;
+  {
+    std::unique_lock lk(peers_m_);
+    auto& e = peers_[peer];
+    if (e.conn.get() != &c) {
+      if (e.up) old = e.conn;  // replaced after "alive"
+      e.conn = c.shared_from_this();
+    }
+    e.up = true;
+    e.dialing = false;
+    e.type = t;
+    ever_connected_.insert(peer);
+    ws = std::move(e.waiters);
+    q = std::move(e.queued);
+    // Queued messages go out first, in order, before anyone else can send on it.
+    for (auto& m : q) {
+      auto ec = send_on(c, m.first, net::send_wait::never);
+      if (m.second) m.second(ec);
+    }
+  }
+  if (old) old->close(make_error_code(node_errc::disconnected), "replaced by a new connection");
+  log(log_level::info, "nodeup " + str(peer));
+  for (auto& w : ws) w(std::error_code());
+  node_event(peer, true, t, atom());
+}
+
+void node_impl::on_down(net::connection_base& c, std::error_code why, const std::string& detail) {
+  std::string pn = c.peer_name();
+  auto pa = atom::make(pn);
+  bool was_up = false;
+  node_type t = node_type::hidden;
+  std::vector<net::any_completion<std::error_code>> ws;
+  std::vector<std::pair<outgoing, net::any_completion<std::error_code>>> q;
+  if (pa && !pn.empty()) {
+    std::unique_lock lk(peers_m_);
+    auto it = peers_.find(*pa);
+    if (it != peers_.end() && it->second.conn.get() == &c) {
+      was_up = it->second.up;
+      t = it->second.type;
+      ws = std::move(it->second.waiters);
+      q = std::move(it->second.queued);
+      peers_.erase(it);
+    }
+  }
+  std::string who = pn.empty() ? std::string("an unnamed peer") : pn;
+  if (was_up) {
+    log(log_level::warning, "connection to " + who + " closed: " + why.message() +
+                                (detail.empty() ? "" : " (" + detail + ")"));
+  } else {
+    log(log_level::warning,
+        "connection attempt " +
+            std::string(c.role() == dist::handshake_role::initiator ? "to " : "from ") + who +
+            " failed: " + why.message() + (detail.empty() ? "" : " (" + detail + ")"));
+  }
+  auto ec = why ? why : make_error_code(node_errc::connection_closed);
+  for (auto& w : ws) w(was_up ? ec : make_error_code(node_errc::handshake_failed));
+  for (auto& m : q)
+    if (m.second) m.second(ec);
+  if (was_up && pa) {
+    drop_remote_links(*pa);
+    atom reason("connection_closed");
+    if (why == node_errc::tick_timeout)
+      reason = atom("net_tick_timeout");
+    else if (why == node_errc::disconnected)
+      reason = atom("disconnect");
+    node_event(*pa, false, t, reason);
+  }
+}
+
+bool node_impl::disconnect(atom peer) {
+  std::shared_ptr<net::connection_base> c;
+  {
+    std::shared_lock lk(peers_m_);
+    auto it = peers_.find(peer);
+    if (it == peers_.end() || !it->second.conn) return false;
+    c = it->second.conn;
+  }
+  c->close(make_error_code(node_errc::disconnected), "disconnect_node");
+  return true;
+}
+
+void node_impl::stop() {
+  if (stopped_.exchange(true)) return;
+  std::vector<std::shared_ptr<net::connection_base>> cs;
+  {
+    std::unique_lock lk(peers_m_);
+    for (auto& [k, e] : peers_)
+      if (e.conn) cs.push_back(e.conn);
+  }
+  for (auto& c : cs) c->close(make_error_code(node_errc::disconnected), "node stopped");
+  asio::post(strand_, [self = shared_from_this()] {
+    boost::system::error_code ec;
+    if (self->acceptor_) self->acceptor_->close(ec);
+    if (self->epmd_sock_) self->epmd_sock_->close(ec);
+  });
+}
+
+void node_impl::node_event(atom peer, bool up, node_type t, atom reason) {
+  std::vector<std::shared_ptr<mailbox_queue>> qs;
+  {
+    std::lock_guard lk(mon_m_);
+    for (auto it = node_monitors_.begin(); it != node_monitors_.end();) {
+      if (auto q = it->lock()) {
+        qs.push_back(std::move(q));
+        ++it;
+      } else {
+        it = node_monitors_.erase(it);
+      }
+    }
+  }
+  if (qs.empty()) return;
+  term type_t(tuple{atom("node_type"), atom(t == node_type::visible ? "visible" : "hidden")});
+  term msg = up ? term(tuple{atom("nodeup"), peer, list{type_t}})
+                : term(tuple{atom("nodedown"), peer,
+                             list{type_t, term(tuple{atom("nodedown_reason"), reason})}});
+  for (auto& q : qs) q->push(msg);
+}
+
+void node_impl::monitor_nodes(const std::shared_ptr<mailbox_queue>& q, bool on) {
+  if (!q) return;
+  std::lock_guard lk(mon_m_);
+  for (auto it = node_monitors_.begin(); it != node_monitors_.end();) {
+    auto p = it->lock();
+    if (!p || p == q)
+      it = node_monitors_.erase(it);
+    else
+      ++it;
+  }
+  if (on) node_monitors_.push_back(q);
+}
+
+void node_impl::ping(std::string peer, net::any_completion<std::error_code, bool> h) {
+  auto pa = atom::make(peer);
+  if (!pa) return h(make_error_code(node_errc::bad_node_name), false);
+  auto self = shared_from_this();
+  auto shared_h = std::make_shared<net::any_completion<std::error_code, bool>>(std::move(h));
+  connect(*pa, net::any_completion<std::error_code>(
+                   [self, peer = *pa, shared_h](std::error_code ec) {
+                     if (ec) return (*shared_h)(std::error_code(), false);
+                     auto mb = std::make_shared<mailbox>(self->new_mailbox());
+                     reference ref = self->make_ref();
+                     term req(tuple{atom("$gen_call"), term(tuple{mb->self(), ref}),
+                                    term(tuple{atom("is_auth"), self->name_})});
+                     mb->send(atom("net_kernel"), peer, req);
+                     auto timer = std::make_shared<asio::steady_timer>(self->strand_);
+                     timer->expires_after(self->opts_.net_setuptime * 2);
+                     timer->async_wait([mb](boost::system::error_code e) {
+                       if (!e) mb->close();
+                     });
+                     mb->async_receive([mb, timer, ref, shared_h](std::error_code e, term t) {
+                       timer->cancel();
+                       bool pong = false;
+                       if (!e) {
+                         auto* tp = t.get_if<tuple>();
+                         pong = tp && tp->size() == 2 && (*tp)[0] == term(ref) &&
+                                (*tp)[1].is_atom(atom("yes"));
+                       }
+                       (*shared_h)(std::error_code(), pong);
+                     });
+                   },
+                   strand_));
+}
+
+std::vector<atom> node_impl::nodes(node_filter f) const {
+  std::vector<atom> out;
+  std::shared_lock lk(peers_m_);
+  for (auto& [k, e] : peers_) {
+    if (!e.up) continue;
+    if (f == node_filter::connected ||
+        (f == node_filter::visible) == (e.type == node_type::visible))
+      out.push_back(k);
+  }
+  return out;
+}
+
+namespace {
+connection_info info_of(atom peer, const net::connection_base& c, node_type t) {
+  connection_info i;
+  i.node = peer;
+  i.type = t;
+  i.flags = c.flags();
+  i.creation = c.peer_creation();
+  auto s = c.stats();
+  i.bytes_in = s.bytes_in;
+  i.bytes_out = s.bytes_out;
+  i.messages_in = s.messages_in;
+  i.messages_out = s.messages_out;
+  i.queue_bytes = s.queue_bytes;
+  i.queue_packets = s.queue_packets;
+  return i;
+}
+}  // namespace
+
+std::vector<connection_info> node_impl::connections() const {
+  std::vector<connection_info> out;
+  std::shared_lock lk(peers_m_);
+  for (auto& [k, e] : peers_)
+    if (e.up && e.conn) out.push_back(info_of(k, *e.conn, e.type));
+  return out;
+}
+
+std::optional<connection_info> node_impl::connection(atom peer) const {
+  std::shared_lock lk(peers_m_);
+  auto it = peers_.find(peer);
+  if (it == peers_.end() || !it->second.up || !it->second.conn) return std::nullopt;
+  return info_of(peer, *it->second.conn, it->second.type);
+}
+
+void node_impl::test_pause_ticks(atom peer, bool paused) {
+  std::shared_lock lk(peers_m_);
+  auto it = peers_.find(peer);
+  if (it != peers_.end() && it->second.conn) it->second.conn->pause_ticks(paused);
+}
+
+void node_impl::set_cookie(atom peer, std::string c) {
+  std::lock_guard lk(cookie_m_);
+  peer_cookies_[str(peer)] = std::move(c);
+}
+void node_impl::set_cookie(std::string c) {
+  std::lock_guard lk(cookie_m_);
+  cookie_ = std::move(c);
+}
+
+}  // namespace detail
+}  // namespace erlnode

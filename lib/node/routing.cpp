@@ -1,0 +1,228 @@
+// Mailboxes, the pid and name registry, and message routing (local or over a connection).
+#include "node/node_impl.hpp"
+
+namespace erlnode {
+
+// ------------------------------------------------------------------------------------------
+// mailbox
+
+mailbox& mailbox::operator=(mailbox&& o) noexcept {
+  if (this != &o) {
+    close();
+    node_ = std::move(o.node_);
+    q_ = std::move(o.q_);
+  }
+  return *this;
+}
+
+mailbox::~mailbox() { close(); }
+
+void mailbox::close() {
+  if (q_ && node_) node_->close_mailbox(*q_);
+}
+
+std::error_code mailbox::send(const pid& to, const term& msg) {
+  detail::outgoing o{detail::outgoing::kind::to_pid, self(), term(to), msg};
+  return node_->route(std::move(o), to.node(), net::send_wait::blocking);
+}
+
+std::error_code mailbox::send(atom name, atom node, const term& msg) {
+  detail::outgoing o{detail::outgoing::kind::to_name, self(), term(name), msg};
+  return node_->route(std::move(o), node, net::send_wait::blocking);
+}
+
+std::error_code mailbox::send(atom name, const term& msg) { return send(name, node_->name(), msg); }
+
+void mailbox::start_send(term to, atom node, term msg, net::any_completion<std::error_code> h) {
+  if (auto* p = to.get_if<pid>()) {
+    atom n = p->node();
+    detail::outgoing o{detail::outgoing::kind::to_pid, self(), std::move(to), std::move(msg)};
+    return node_->async_route(std::move(o), n, std::move(h));
+  }
+  detail::outgoing o{detail::outgoing::kind::to_name, self(), std::move(to), std::move(msg)};
+  node_->async_route(std::move(o), node, std::move(h));
+}
+
+result<term> mailbox::receive(std::chrono::milliseconds timeout) { return q_->pop_for(timeout); }
+std::optional<term> mailbox::try_receive() { return q_->try_pop(); }
+
+result<void> mailbox::register_name(atom name) { return node_->register_name(q_, name); }
+void mailbox::unregister_name() { node_->unregister_name(*q_); }
+
+namespace detail {
+
+// ------------------------------------------------------------------------------------------
+// registry
+
+mailbox node_impl::new_mailbox() {
+  // IDs fit the pre-V4_NC limits (15-bit id, 13-bit serial), so any peer accepts them.
+  std::uint64_t n = next_pid_.fetch_add(1);
+  pid p(name_, static_cast<std::uint32_t>(n & 0x7fff),
+        static_cast<std::uint32_t>((n >> 15) & 0x1fff), creation_);
+  auto q = std::make_shared<mailbox_queue>(p, ex_);
+  {
+    std::unique_lock lk(procs_m_);
+    procs_[key(p)].q = q;
+  }
+  return mailbox(shared_from_this(), std::move(q));
+}
+
+result<void> node_impl::register_name(const std::shared_ptr<mailbox_queue>& q, atom name) {
+  std::unique_lock lk(procs_m_);
+  auto it = procs_.find(key(q->self()));
+  if (it == procs_.end() || q->closed()) return error(node_errc::closed);
+  if (names_.count(name)) return error(node_errc::name_taken);
+  if (it->second.name) names_.erase(*it->second.name);
+  it->second.name = name;
+  names_[name] = key(q->self());
+  return {};
+}
+
+void node_impl::unregister_name(const mailbox_queue& q) {
+  std::unique_lock lk(procs_m_);
+  auto it = procs_.find(key(q.self()));
+  if (it == procs_.end() || !it->second.name) return;
+  names_.erase(*it->second.name);
+  it->second.name.reset();
+}
+
+void node_impl::close_mailbox(mailbox_queue& q) {
+  q.close();
+  proc_entry pe;
+  {
+    std::unique_lock lk(procs_m_);
+    auto it = procs_.find(key(q.self()));
+    if (it == procs_.end() || it->second.q.get() != &q) return;
+    pe = std::move(it->second);
+    procs_.erase(it);
+    if (pe.name) names_.erase(*pe.name);
+  }
+  notify_proc_exit(pe, q.self(), atom("normal"));
+}
+
+std::shared_ptr<mailbox_queue> node_impl::find_local(const pid& p) const {
+  if (!is_local(p)) return nullptr;
+  std::shared_lock lk(procs_m_);
+  auto it = procs_.find(key(p));
+  return it == procs_.end() ? nullptr : it->second.q;
+}
+
+std::shared_ptr<mailbox_queue> node_impl::find_name(atom n) const {
+  std::shared_lock lk(procs_m_);
+  auto it = names_.find(n);
+  if (it == names_.end()) return nullptr;
+  auto p = procs_.find(it->second);
+  return p == procs_.end() ? nullptr : p->second.q;
+}
+
+reference node_impl::make_ref() {
+  std::uint64_t n = next_ref_.fetch_add(1);
+  std::uint32_t w[3] = {static_cast<std::uint32_t>(n & 0x3ffff),
+                        static_cast<std::uint32_t>(n >> 18), ref_salt_};
+  return reference(name_, creation_, std::span<const std::uint32_t>(w, 3));
+}
+
+// ------------------------------------------------------------------------------------------
+// routing
+
+std::error_code node_impl::deliver_local(const outgoing& o) {
+  std::shared_ptr<mailbox_queue> q;
+  if (o.k == outgoing::kind::to_pid) {
+    if (auto* p = o.to.get_if<pid>()) q = find_local(*p);
+  } else if (o.k == outgoing::kind::to_name) {
+    if (auto* a = o.to.get_if<atom>()) q = find_name(*a);
+  }
+  if (q && o.msg) q->push(*o.msg);  // a dead pid or unknown name: dropped, as in Erlang
+  return {};
+}
+
+namespace {
+std::uint64_t sender_key(const pid& p) noexcept {
+  return ((std::uint64_t{p.serial()} << 32) | p.id()) + 1;
+}
+
+// The control tuple for `o`, as the negotiated flags want it (reference section 6).
+term control_for(const outgoing& o, dist::dflags f) {
+  switch (o.k) {
+    case outgoing::kind::to_pid:
+      return (f & dist::flag::send_sender) ? term(tuple{22, o.from, o.to})
+                                           : term(tuple{2, atom(), o.to});
+    case outgoing::kind::to_name:
+      return tuple{6, o.from, atom(), o.to};
+    case outgoing::kind::to_alias:
+      return tuple{33, o.from, o.to};
+    case outgoing::kind::control:
+      break;
+  }
+  return o.to;
+}
+}  // namespace
+
+std::error_code node_impl::send_on(net::connection_base& c, const outgoing& o, net::send_wait w) {
+  const auto f = c.flags();
+  term ctl = control_for(o, f);
+  return c.send(ctl, o.msg ? &*o.msg : nullptr, sender_key(o.from), w);
+}
+
+std::error_code node_impl::route(outgoing o, atom node, net::send_wait wait) {
+  if (node == name_) return deliver_local(o);
+  std::shared_ptr<net::connection_base> c;
+  {
+    std::shared_lock lk(peers_m_);
+    auto it = peers_.find(node);
+    if (it != peers_.end() && it->second.up) c = it->second.conn;
+  }
+  if (c) return send_on(*c, o, wait);
+  std::unique_lock lk(peers_m_);
+  auto it = peers_.find(node);
+  if (it != peers_.end()) {
+    if (it->second.up) {
+      c = it->second.conn;
+      lk.unlock();
+      return send_on(*c, o, wait);
+    }
+    it->second.queued.emplace_back(std::move(o), net::any_completion<std::error_code>());
+    return {};
+  }
+  if (!started_ || stopped_ || port_ == 0) return make_error_code(node_errc::not_started);
+  if (opts_.dist_auto_connect == auto_connect::never ||
+      (opts_.dist_auto_connect == auto_connect::once && ever_connected_.count(node)))
+    return make_error_code(node_errc::not_connected);
+  auto& e = peers_[node];
+  e.queued.emplace_back(std::move(o), net::any_completion<std::error_code>());
+  start_dial_locked(node, e);
+  return {};
+}
+
+void node_impl::async_route(outgoing o, atom node, net::any_completion<std::error_code> h) {
+  if (node == name_) return h(deliver_local(o));
+  std::shared_ptr<net::connection_base> c;
+  {
+    std::unique_lock lk(peers_m_);
+    auto it = peers_.find(node);
+    if (it != peers_.end() && it->second.up) {
+      c = it->second.conn;
+    } else if (it != peers_.end()) {
+      it->second.queued.emplace_back(std::move(o), std::move(h));
+      return;
+    } else if (!started_ || stopped_ || port_ == 0) {
+      lk.unlock();
+      return h(make_error_code(node_errc::not_started));
+    } else if (opts_.dist_auto_connect == auto_connect::never ||
+               (opts_.dist_auto_connect == auto_connect::once && ever_connected_.count(node))) {
+      lk.unlock();
+      return h(make_error_code(node_errc::not_connected));
+    } else {
+      auto& e = peers_[node];
+      e.queued.emplace_back(std::move(o), std::move(h));
+      start_dial_locked(node, e);
+      return;
+    }
+  }
+  const auto f = c->flags();
+  term ctl = control_for(o, f);
+  c->async_send(ctl, o.msg ? &*o.msg : nullptr, sender_key(o.from), std::move(h));
+}
+
+}  // namespace detail
+}  // namespace erlnode
