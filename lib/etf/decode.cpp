@@ -121,6 +121,37 @@ bool decoder::run(term& root) {
       if (st.empty()) return true;
       frame& f = st.back();
       if (f.remaining) {
+        if (f.k != fk_map) {
+          // Runs of small integers and cached atoms (lists of numbers, records) are filled
+          // here without a round trip through value().
+          while (f.remaining && pos_ + 1 < n_) {
+            const std::uint8_t* p = d_ + pos_;
+            std::size_t left = n_ - pos_;
+            if (p[0] == small_integer_ext) {
+              put(f.dst, term(std::int64_t{p[1]}));
+              pos_ += 2;
+            } else if (p[0] == integer_ext && left >= 5) {
+              put(f.dst, term(std::int64_t{static_cast<std::int32_t>(detail::get32(p + 1))}));
+              pos_ += 5;
+            } else if (p[0] == atom_ext && left >= 3 && detail::get16(p + 1) <= left - 3) {
+              std::size_t len = detail::get16(p + 1);
+              const entry* e = detail::cached_atom(p + 3, len, true);
+              if (!e) break;
+              put(f.dst, term(to_atom(e)));
+              pos_ += 3 + len;
+            } else if (p[0] == small_atom_utf8_ext && p[1] <= left - 2) {
+              const entry* e = detail::cached_atom(p + 2, p[1], false);
+              if (!e) break;
+              put(f.dst, term(to_atom(e)));
+              pos_ += 2 + std::size_t{p[1]};
+            } else {
+              break;
+            }
+            ++f.dst;
+            --f.remaining;
+          }
+          if (!f.remaining) continue;
+        }
         --f.remaining;
         if (f.k == fk_map) {
           auto& pr = f.pairs[f.index >> 1];
