@@ -6,12 +6,15 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <algorithm>
@@ -106,6 +109,18 @@ struct server::impl : std::enable_shared_from_this<impl> {
   std::unordered_map<std::string_view, std::list<unused_rec>::iterator> unused_index;
   asio::steady_timer sweeper{ex};
   std::list<std::shared_ptr<conn>> pending;
+  // Connections whose request has not (fully) arrived: plain descriptors in a private epoll set,
+  // so waiting for a request costs no Asio socket, no coroutine, and no deregistration (closing
+  // a descriptor removes it from the set).
+  struct waiting_conn {
+    int fd;
+    clock::time_point deadline;
+    tcp::endpoint::protocol_type proto;
+    request_parser parser;
+  };
+  std::list<waiting_conn> waiting;  // arrival order, hence deadline order
+  std::unordered_map<int, std::list<waiting_conn>::iterator> waiting_index;
+  asio::posix::stream_descriptor waiting_set{ex};
   std::uint64_t seq = 0;
   std::uint32_t creation_base = 1;
   std::uint16_t port = 0;
@@ -169,9 +184,20 @@ struct server::impl : std::enable_shared_from_this<impl> {
     return v;
   }
 
+  void close_waiting(std::list<waiting_conn>::iterator it) {
+    waiting_index.erase(it->fd);
+    ::close(it->fd);
+    waiting.erase(it);
+  }
+
   void stop() {
     running = false;
     sweeper.cancel();
+    while (!waiting.empty()) close_waiting(waiting.begin());
+    {
+      error_code ec;
+      waiting_set.close(ec);
+    }
     for (auto& a : acceptors) {
       error_code ec;
       a.close(ec);
@@ -196,6 +222,11 @@ struct server::impl : std::enable_shared_from_this<impl> {
   // Serves a freshly accepted descriptor synchronously when its request is already there (the
   // common case); otherwise hands it to a coroutine.
   void serve(int fd, const tcp::endpoint::protocol_type& proto);
+  // Feeds what `fd` has to `parser` and acts on a complete request.
+  enum class outcome { incomplete, closed, handed_off };
+  outcome step(int fd, const tcp::endpoint::protocol_type& proto, request_parser& parser);
+  void wait_for_request(int fd, const tcp::endpoint::protocol_type& proto, request_parser parser);
+  asio::awaitable<void> waiting_loop();
   void go_async(int fd, const tcp::endpoint::protocol_type& proto, request_parser parser,
                 std::vector<std::uint8_t> rest);
 
@@ -239,45 +270,94 @@ asio::awaitable<void> server::impl::accept_loop(tcp::acceptor& acc) {
 
 void server::impl::serve(int fd, const tcp::endpoint::protocol_type& proto) {
   request_parser parser(opts.max_request_length);
+  if (step(fd, proto, parser) == outcome::incomplete)
+    wait_for_request(fd, proto, std::move(parser));
+}
+
+server::impl::outcome server::impl::step(int fd, const tcp::endpoint::protocol_type& proto,
+                                         request_parser& parser) {
   std::uint8_t buf[512];
   ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return outcome::incomplete;
+  if (n <= 0) {
     ::close(fd);
-    return;
-  }
-  if (n < 0) {
-    go_async(fd, proto, std::move(parser), {});
-    return;
+    return outcome::closed;
   }
   std::span<const std::uint8_t> in(buf, static_cast<std::size_t>(n));
   auto r = parser.feed(in);
   if (!r) {
-    ::close(fd);
-    return;
+    ::close(fd);  // garbage, or a length beyond the limit
+    return outcome::closed;
   }
-  if (*r == status::need_more) {
-    go_async(fd, proto, std::move(parser), {});
-    return;
-  }
+  if (*r == status::need_more) return outcome::incomplete;
   action a = decide(parser.get(), fd);
   if (a.what == action::close) {
     ::close(fd);
-    return;
+    return outcome::closed;
   }
   if (a.what == action::reply) {
     ssize_t w = ::send(fd, a.out.data(), a.out.size(), MSG_NOSIGNAL);
     if (w == static_cast<ssize_t>(a.out.size()) || (w < 0 && errno != EAGAIN)) {
       ::close(fd);
-      return;
+      return outcome::closed;
     }
     // A reply bigger than the socket buffer: the rest goes out asynchronously.
     a.out.erase(a.out.begin(), a.out.begin() + std::max<ssize_t>(w, 0));
     go_async(fd, proto, std::move(parser), std::move(a.out));
+    return outcome::handed_off;
+  }
+  // ALIVE2 and KILL need the socket and a coroutine: the session decides again (deciding had
+  // no side effects for them).
+  go_async(fd, proto, std::move(parser), {});
+  return outcome::handed_off;
+}
+
+void server::impl::wait_for_request(int fd, const tcp::endpoint::protocol_type& proto,
+                                    request_parser parser) {
+  // Beyond the cap the oldest waiting connection makes room.
+  while (opts.max_pending_connections > 0 && !waiting.empty() &&
+         waiting.size() >= opts.max_pending_connections)
+    close_waiting(waiting.begin());
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP;
+  ev.data.fd = fd;
+  if (!waiting_set.is_open() ||
+      ::epoll_ctl(waiting_set.native_handle(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+    ::close(fd);
     return;
   }
-  // ALIVE2 and KILL need the socket and coroutine: the session decides again (no side effects
-  // were had here).
-  go_async(fd, proto, std::move(parser), {});
+  waiting.push_back({fd, clock::now() + opts.request_timeout, proto, std::move(parser)});
+  waiting_index.emplace(fd, std::prev(waiting.end()));
+}
+
+asio::awaitable<void> server::impl::waiting_loop() {
+  auto self = shared_from_this();
+  std::array<epoll_event, 64> evs;
+  while (running) {
+    error_code ec;
+    co_await waiting_set.async_wait(asio::posix::stream_descriptor::wait_read,
+                                    asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || !running) co_return;
+    // The outer reactor is edge-triggered: drain the set.
+    for (;;) {
+      int n =
+          ::epoll_wait(waiting_set.native_handle(), evs.data(), static_cast<int>(evs.size()), 0);
+      for (int i = 0; i < n; ++i) {
+        auto it = waiting_index.find(evs[static_cast<std::size_t>(i)].data.fd);
+        if (it == waiting_index.end()) continue;
+        auto w = it->second;
+        int fd = w->fd;
+        auto o = step(fd, w->proto, w->parser);
+        if (o == outcome::incomplete) continue;
+        // Closing removed it from the set; a descriptor handed to Asio must leave it.
+        if (o == outcome::handed_off)
+          ::epoll_ctl(waiting_set.native_handle(), EPOLL_CTL_DEL, fd, nullptr);
+        waiting_index.erase(it);
+        waiting.erase(w);
+      }
+      if (n < static_cast<int>(evs.size())) break;
+    }
+  }
 }
 
 void server::impl::go_async(int fd, const tcp::endpoint::protocol_type& proto,
@@ -307,6 +387,7 @@ asio::awaitable<void> server::impl::sweep() {
     co_await sweeper.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (!running) co_return;
     auto now = clock::now();
+    while (!waiting.empty() && waiting.front().deadline <= now) close_waiting(waiting.begin());
     while (!pending.empty() && pending.front()->deadline <= now) {
       auto c = pending.front();
       pending.pop_front();
@@ -511,6 +592,15 @@ error_code server::start() {
   im.running = true;
   for (auto& acc : im.acceptors) asio::co_spawn(im.ex, im.accept_loop(acc), asio::detached);
   asio::co_spawn(im.ex, im.sweep(), asio::detached);
+  int pfd = ::epoll_create1(EPOLL_CLOEXEC);
+  error_code aec;
+  if (pfd >= 0) im.waiting_set.assign(pfd, aec);
+  if (pfd < 0 || aec) {
+    if (pfd >= 0) ::close(pfd);
+    im.stop();
+    return aec ? aec : error_code(errno, boost::system::system_category());
+  }
+  asio::co_spawn(im.ex, im.waiting_loop(), asio::detached);
   return {};
 }
 

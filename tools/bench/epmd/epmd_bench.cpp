@@ -79,8 +79,10 @@ struct daemon_proc {
   }
   ~daemon_proc() {
     if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
+      ::kill(pid, SIGTERM);
+      for (int i = 0; i < 100 && ::waitpid(pid, nullptr, WNOHANG) == 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (::kill(pid, SIGKILL) == 0) ::waitpid(pid, nullptr, 0);
     }
   }
   pid_t pid = -1;
