@@ -121,6 +121,8 @@ struct server::impl : std::enable_shared_from_this<impl> {
   std::list<waiting_conn> waiting;  // arrival order, hence deadline order
   std::unordered_map<int, std::list<waiting_conn>::iterator> waiting_index;
   asio::posix::stream_descriptor waiting_set{ex};
+  int early_hits = 16;  // recent outcome of reading right after accept (0..16)
+  unsigned early_probe = 0;
   std::uint64_t seq = 0;
   std::uint32_t creation_base = 1;
   std::uint16_t port = 0;
@@ -270,8 +272,16 @@ asio::awaitable<void> server::impl::accept_loop(tcp::acceptor& acc) {
 
 void server::impl::serve(int fd, const tcp::endpoint::protocol_type& proto) {
   request_parser parser(opts.max_request_length);
-  if (step(fd, proto, parser) == outcome::incomplete)
+  // Reading right after accept pays when clients send before we accept (blocking clients);
+  // with clients that connect and then send, it mostly finds nothing. Sample 1 in 16 while
+  // it mostly misses.
+  if (early_hits < 8 && (++early_probe & 15) != 0) {
     wait_for_request(fd, proto, std::move(parser));
+    return;
+  }
+  auto o = step(fd, proto, parser);
+  early_hits = std::clamp(early_hits + (o == outcome::incomplete ? -1 : 1), 0, 16);
+  if (o == outcome::incomplete) wait_for_request(fd, proto, std::move(parser));
 }
 
 server::impl::outcome server::impl::step(int fd, const tcp::endpoint::protocol_type& proto,
