@@ -103,7 +103,14 @@ struct server::impl : std::enable_shared_from_this<impl> {
 
   asio::any_io_executor ex;
   server_options opts;
-  std::list<tcp::acceptor> acceptors;
+  // Listening descriptors (released from Asio): they live in the private epoll set below, so
+  // accepting and reading requests share one wake-up, like OTP's select loop.
+  struct listener {
+    int fd;
+    tcp::endpoint::protocol_type proto;
+  };
+  std::vector<listener> listeners;
+  static constexpr std::uint64_t listener_tag = 1ull << 32;
   std::map<std::string, node_rec, std::less<>> nodes;
   std::list<unused_rec> unused;  // oldest first
   std::unordered_map<std::string_view, std::list<unused_rec>::iterator> unused_index;
@@ -200,10 +207,8 @@ struct server::impl : std::enable_shared_from_this<impl> {
       error_code ec;
       waiting_set.close(ec);
     }
-    for (auto& a : acceptors) {
-      error_code ec;
-      a.close(ec);
-    }
+    for (auto& l : listeners) ::close(l.fd);
+    listeners.clear();
     auto p = std::move(pending);
     pending.clear();
     for (auto& c : p) {
@@ -232,7 +237,8 @@ struct server::impl : std::enable_shared_from_this<impl> {
   void go_async(int fd, const tcp::endpoint::protocol_type& proto, request_parser parser,
                 std::vector<std::uint8_t> rest);
 
-  asio::awaitable<void> accept_loop(tcp::acceptor& acc);
+  void accept_batch(const listener& l);
+  asio::awaitable<void> pause_listeners();
   asio::awaitable<void> sweep();
   asio::awaitable<void> session(std::shared_ptr<conn> c, request_parser parser,
                                 std::vector<std::uint8_t> rest);
@@ -240,33 +246,35 @@ struct server::impl : std::enable_shared_from_this<impl> {
   asio::awaitable<void> registration(std::shared_ptr<conn> c, node_info ni);
 };
 
-// Accepts with accept4 in batches: no Asio socket (epoll registration) for connections that are
+// Accepts in batches with accept4: no Asio socket (epoll registration) for connections that are
 // answered at once.
-asio::awaitable<void> server::impl::accept_loop(tcp::acceptor& acc) {
+void server::impl::accept_batch(const listener& l) {
+  for (int i = 0; i < 64 && running; ++i) {
+    int fd = ::accept4(l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      serve(fd, l.proto);
+      continue;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+    // Out of descriptors or memory: stop listening for a moment instead of spinning.
+    asio::co_spawn(ex, pause_listeners(), asio::detached);
+    return;
+  }
+}
+
+asio::awaitable<void> server::impl::pause_listeners() {
   auto self = shared_from_this();
-  auto proto = acc.local_endpoint().protocol();
+  for (auto& l : listeners) ::epoll_ctl(waiting_set.native_handle(), EPOLL_CTL_DEL, l.fd, nullptr);
+  asio::steady_timer t(ex, std::chrono::milliseconds(50));
   error_code ec;
-  acc.non_blocking(true, ec);
-  for (;;) {
-    co_await acc.async_wait(tcp::acceptor::wait_read,
-                            asio::redirect_error(asio::use_awaitable, ec));
-    if (!running || ec == asio::error::operation_aborted) co_return;
-    bool backoff = static_cast<bool>(ec);
-    for (int i = 0; i < 64 && running && !backoff; ++i) {
-      int fd = ::accept4(acc.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd >= 0) {
-        serve(fd, proto);
-        continue;
-      }
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
-      backoff = true;  // out of descriptors or memory
-    }
-    if (backoff) {
-      // Back off instead of spinning until descriptors free up.
-      asio::steady_timer t(ex, std::chrono::milliseconds(50));
-      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    }
+  co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  if (!running) co_return;
+  for (std::size_t k = 0; k < listeners.size(); ++k) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = listener_tag | k;
+    ::epoll_ctl(waiting_set.native_handle(), EPOLL_CTL_ADD, listeners[k].fd, &ev);
   }
 }
 
@@ -330,7 +338,7 @@ void server::impl::wait_for_request(int fd, const tcp::endpoint::protocol_type& 
     close_waiting(waiting.begin());
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLRDHUP;
-  ev.data.fd = fd;
+  ev.data.u64 = static_cast<std::uint32_t>(fd);
   if (!waiting_set.is_open() ||
       ::epoll_ctl(waiting_set.native_handle(), EPOLL_CTL_ADD, fd, &ev) != 0) {
     ::close(fd);
@@ -352,8 +360,14 @@ asio::awaitable<void> server::impl::waiting_loop() {
     for (;;) {
       int n =
           ::epoll_wait(waiting_set.native_handle(), evs.data(), static_cast<int>(evs.size()), 0);
-      for (int i = 0; i < n; ++i) {
-        auto it = waiting_index.find(evs[static_cast<std::size_t>(i)].data.fd);
+      for (int i = 0; i < n && running; ++i) {
+        std::uint64_t tag = evs[static_cast<std::size_t>(i)].data.u64;
+        if (tag & listener_tag) {
+          std::size_t k = tag & 0xffffffffu;
+          if (k < listeners.size()) accept_batch(listeners[k]);
+          continue;
+        }
+        auto it = waiting_index.find(static_cast<int>(tag));
         if (it == waiting_index.end()) continue;
         auto w = it->second;
         int fd = w->fd;
@@ -578,8 +592,15 @@ error_code server::start() {
                                  asio::ip::address(asio::ip::address_v6::loopback())})
       if (std::find(addrs.begin(), addrs.end(), lo) == addrs.end()) addrs.push_back(lo);
   }
-  std::uint16_t port = im.opts.port;
+  int pfd = ::epoll_create1(EPOLL_CLOEXEC);
+  if (pfd < 0) return error_code(errno, boost::system::system_category());
   error_code first;
+  im.waiting_set.assign(pfd, first);
+  if (first) {
+    ::close(pfd);
+    return first;
+  }
+  std::uint16_t port = im.opts.port;
   for (auto& a : addrs) {
     tcp::acceptor acc(im.ex);
     tcp::endpoint ep(a, port);
@@ -594,22 +615,32 @@ error_code server::start() {
       continue;
     }
     if (port == 0) port = acc.local_endpoint().port();
-    im.acceptors.push_back(std::move(acc));
+    auto proto = acc.local_endpoint().protocol();
+    int fd = acc.release(ec);
+    if (ec) {
+      if (!first) first = ec;
+      continue;
+    }
+    int fl = ::fcntl(fd, F_GETFL);
+    ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = impl::listener_tag | im.listeners.size();
+    if (::epoll_ctl(pfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      if (!first) first = error_code(errno, boost::system::system_category());
+      ::close(fd);
+      continue;
+    }
+    im.listeners.push_back({fd, proto});
   }
-  if (im.acceptors.empty())
+  if (im.listeners.empty()) {
+    error_code ignored;
+    im.waiting_set.close(ignored);
     return first ? first : make_error_code(boost::system::errc::address_not_available);
+  }
   im.port = port;
   im.running = true;
-  for (auto& acc : im.acceptors) asio::co_spawn(im.ex, im.accept_loop(acc), asio::detached);
   asio::co_spawn(im.ex, im.sweep(), asio::detached);
-  int pfd = ::epoll_create1(EPOLL_CLOEXEC);
-  error_code aec;
-  if (pfd >= 0) im.waiting_set.assign(pfd, aec);
-  if (pfd < 0 || aec) {
-    if (pfd >= 0) ::close(pfd);
-    im.stop();
-    return aec ? aec : error_code(errno, boost::system::system_category());
-  }
   asio::co_spawn(im.ex, im.waiting_loop(), asio::detached);
   return {};
 }
