@@ -68,6 +68,7 @@ connection_base::hs_state connection_base::handshake_events(bool& decided) {
       decided = true;
     } else if (auto* done = std::get_if<dist::handshake_done>(&*ev)) {
       peer_ = done->peer_node;
+      if (auto a = atom::make(peer_)) peer_atom_ = *a;
       flags_ = done->negotiated_flags;
       peer_creation_ = done->peer_creation;
       return hs_state::done;

@@ -32,7 +32,7 @@ void send_queue::push(out_message m) {
 
 bool send_queue::push_blocking(out_message m) {
   std::unique_lock lk(m_);
-  room_.wait(lk, [&] { return closed_ || (bytes_ < lim_.max_bytes && parked_.empty()); });
+  room_.wait(lk, [&] { return closed_ || (has_room(m) && parked_.empty()); });
   if (closed_) return false;
   push_locked(std::move(m));
   return true;
@@ -44,7 +44,7 @@ void send_queue::push_async(out_message m, any_completion<std::error_code> done)
     std::lock_guard lk(m_);
     if (closed_) {
       closed = true;
-    } else if (bytes_ >= lim_.max_bytes || !parked_.empty()) {
+    } else if (!has_room(m) || !parked_.empty()) {
       parked_.emplace_back(std::move(m), std::move(done));
       return;
     } else {
@@ -67,7 +67,7 @@ void send_queue::close() {
     q_.clear();
     active_.clear();
     parked.swap(parked_);
-    bytes_ = packets_ = 0;
+    bytes_ = small_bytes_ = packets_ = 0;
   }
   room_.notify_all();
   for (auto& p : parked) p.second(make_error_code(node_errc::closed));
@@ -86,6 +86,15 @@ bool send_queue::empty() const {
   return q_.empty() && ticks_ == 0;
 }
 
+bool send_queue::is_big(const out_message& m) const noexcept {
+  return mode_ == wire_mode::fragments &&
+         m.data.size() - std::min(m.ctl_size, m.data.size()) > lim_.fragment_size;
+}
+
+bool send_queue::has_room(const out_message& m) const noexcept {
+  return (is_big(m) ? bytes_ : small_bytes_) < lim_.max_bytes;
+}
+
 void send_queue::push_locked(out_message m) {
   auto it = std::make_shared<item>();
   it->size = m.data.size();
@@ -97,6 +106,7 @@ void send_queue::push_locked(out_message m) {
   }
   it->m = std::move(m);
   bytes_ += it->size;
+  if (!it->fragmented) small_bytes_ += it->size;
   ++packets_;
   if (it->m.sender != 0) {
     auto a = active_.find(it->m.sender);
@@ -130,6 +140,7 @@ void send_queue::emit_whole(batch& b, item& it) {
   if (!it.m.data.empty()) b.pieces.push_back({false, 0, it.m.data.data(), it.m.data.size()});
   b.bytes += head + it.m.data.size();
   b.queue_bytes += it.m.data.size();
+  b.small_bytes += it.m.data.size();
 }
 
 void send_queue::emit_fragment(batch& b, item& it) {
@@ -216,6 +227,7 @@ void send_queue::batch_done(batch& b) {
   {
     std::lock_guard lk(m_);
     bytes_ -= std::min(bytes_, b.queue_bytes);
+    small_bytes_ -= std::min(small_bytes_, b.small_bytes);
     packets_ -= std::min(packets_, b.messages);
     admit_parked_locked(ready);
   }
@@ -225,7 +237,7 @@ void send_queue::batch_done(batch& b) {
 }
 
 void send_queue::admit_parked_locked(std::vector<any_completion<std::error_code>>& ready) {
-  while (!closed_ && !parked_.empty() && bytes_ < lim_.max_bytes) {
+  while (!closed_ && !parked_.empty() && has_room(parked_.front().first)) {
     push_locked(std::move(parked_.front().first));
     ready.push_back(std::move(parked_.front().second));
     parked_.pop_front();

@@ -61,7 +61,9 @@ class send_queue {
   // Queues a message (any thread); never waits.
   void push(out_message m);
   // Queues when below the bound, else waits (blocking the caller) until there is room or the
-  // queue is closed. Returns false if closed.
+  // queue is closed. Returns false if closed. A message that will be fragmented waits while
+  // the whole queue is over the bound; any other waits only while the unfragmented messages
+  // are: a 100 MB send in progress does not hold up small ones.
   bool push_blocking(out_message m);
   // Queues when below the bound, else parks the message; `done` runs (posted) once queued,
   // with node_errc::closed if the queue closes first.
@@ -89,12 +91,13 @@ class send_queue {
     std::vector<std::shared_ptr<void>> keep;
     std::size_t bytes = 0;        // wire bytes
     std::size_t queue_bytes = 0;  // accounted queue bytes released when done
+    std::size_t small_bytes = 0;  // the part of queue_bytes from unfragmented messages
     std::size_t messages = 0;     // whole messages completed
     void clear() {
       arena.clear();
       pieces.clear();
       keep.clear();
-      bytes = queue_bytes = messages = 0;
+      bytes = queue_bytes = small_bytes = messages = 0;
     }
     template <class F>
     void for_each_buffer(F&& f) const {
@@ -120,6 +123,8 @@ class send_queue {
   void emit_whole(batch& b, item& it);
   void emit_fragment(batch& b, item& it);
   void admit_parked_locked(std::vector<any_completion<std::error_code>>& ready);
+  bool is_big(const out_message& m) const noexcept;
+  bool has_room(const out_message& m) const noexcept;
 
   wire_mode mode_;
   limits lim_;
@@ -131,6 +136,7 @@ class send_queue {
   std::deque<std::pair<out_message, any_completion<std::error_code>>> parked_;
   std::size_t ticks_ = 0;
   std::size_t bytes_ = 0;
+  std::size_t small_bytes_ = 0;  // bytes of unfragmented messages
   std::size_t packets_ = 0;
   std::uint64_t next_seq_ = 1;
   bool closed_ = false;

@@ -7,6 +7,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <thread>
+
 using namespace erlnode;
 using namespace erlnode::net::detail;
 
@@ -164,4 +167,26 @@ TEST_CASE("the atom cache part is written when the packet is taken") {
   auto n2 = ic.read(std::span(ps[1].bytes).subspan(2), atoms);
   REQUIRE(n2);
   CHECK(atoms == std::vector<atom>{atom("hello")});
+}
+
+TEST_CASE("a large message in the queue does not hold up small senders") {
+  send_queue::limits lim;
+  lim.max_bytes = 1000;
+  lim.fragment_size = 100;
+  send_queue q(wire_mode::fragments, lim, no_atoms());
+  q.push(msg(0, 10'000, 1));  // fragmented: counts against the whole-queue bound only
+  CHECK(q.bytes() == 10'000);
+  CHECK(q.push_blocking(msg(0, 50, 2)));  // returns at once
+  // Another large one waits (the whole queue is over the bound) until the writer drains it.
+  std::atomic<bool> pushed{false};
+  std::thread t([&] {
+    CHECK(q.push_blocking(msg(0, 5'000, 3)));
+    pushed = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(!pushed);
+  send_queue::batch b;
+  while (!pushed && q.next_batch(b)) q.batch_done(b);
+  t.join();
+  CHECK(pushed);
 }

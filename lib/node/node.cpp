@@ -1,6 +1,7 @@
 #include <erlnode/cookie.hpp>
 #include <erlnode/dist/crypto.hpp>
-#include <erlnode/epmd/protocol.hpp>
+#include <erlnode/epmd/client.hpp>
+#include <erlnode/epmd/ensure_running.hpp>
 #include <erlnode/node.hpp>
 
 #include "node/node_impl.hpp"
@@ -14,13 +15,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
-#include <spawn.h>
-#include <sys/wait.h>
 #include <cstdlib>
 #include <iostream>
 #include <random>
-
-extern char** environ;
 
 // GCC 12 flags Asio 1.74's awaitable frame allocator (a false positive in its recycling
 // allocator); coroutines in this file would otherwise warn.
@@ -219,80 +216,47 @@ asio::awaitable<std::error_code> node_impl::listen() {
 
 namespace {
 std::uint16_t epmd_port_of(const node_options& o) {
-  if (o.epmd_port) return *o.epmd_port;
-  if (const char* e = std::getenv("ERL_EPMD_PORT")) {
-    int p = std::atoi(e);
-    if (p > 0 && p < 65536) return static_cast<std::uint16_t>(p);
-  }
-  return epmd::default_port;
-}
-
-void spawn_epmd(std::uint16_t port) {
-  std::string p = std::to_string(port);
-  std::vector<std::string> args{"epmd", "-daemon", "-port", p};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t child;
-  if (posix_spawnp(&child, "epmd", nullptr, nullptr, argv.data(), environ) == 0)
-    waitpid(child, nullptr, 0);  // -daemon: the foreground process exits at once
+  return o.epmd_port ? *o.epmd_port : epmd::port_from_env();
 }
 }  // namespace
 
 asio::awaitable<std::error_code> node_impl::register_epmd() {
   const std::uint16_t eport = epmd_port_of(opts_);
-  auto sock = std::make_unique<tcp::socket>(strand_);
-  tcp::endpoint ep(asio::ip::address_v4::loopback(), eport);
   boost::system::error_code ec;
-  co_await sock->async_connect(ep, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec && opts_.start_epmd) {
-    spawn_epmd(eport);
-    for (int i = 0; i < 50 && ec; ++i) {
-      asio::steady_timer t(strand_, std::chrono::milliseconds(100));
-      co_await t.async_wait(asio::use_awaitable);
-      sock = std::make_unique<tcp::socket>(strand_);
-      co_await sock->async_connect(ep, asio::redirect_error(asio::use_awaitable, ec));
-    }
-  }
-  if (ec) {
-    log(log_level::error,
-        "epmd not reachable on port " + std::to_string(eport) + ": " + ec.message());
-    co_return make_error_code(node_errc::epmd_unreachable);
-  }
-  epmd::alive2_request req;
-  req.node.port = port_;
-  req.node.node_type = opts_.hidden ? epmd::node_type_hidden : epmd::node_type_normal;
-  req.node.name = nn_.name;
-  std::vector<std::uint8_t> out;
-  if (!epmd::encode(epmd::request(req), out)) co_return make_error_code(node_errc::bad_node_name);
-  co_await asio::async_write(*sock, asio::buffer(out),
-                             asio::redirect_error(asio::use_awaitable, ec));
-  epmd::alive2_reply_parser parser;
-  std::array<std::uint8_t, 16> buf;
-  for (;;) {
-    if (ec) co_return make_error_code(node_errc::epmd_failed);
-    std::size_t n = co_await sock->async_read_some(asio::buffer(buf),
-                                                   asio::redirect_error(asio::use_awaitable, ec));
+  if (opts_.start_epmd) {
+    epmd::ensure_options eo;
+    eo.port = eport;
+    auto r = co_await epmd::async_ensure_running(strand_, eo,
+                                                 asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
-      // epmd closes the connection without a reply when the name is in use (OTP epmd does
-      // answer; some versions just close).
-      log(log_level::error, "epmd refused to register " + str(name_));
-      co_return make_error_code(node_errc::name_registered);
+      log(log_level::error,
+          "cannot start epmd on port " + std::to_string(eport) + ": " + ec.message());
+      co_return make_error_code(node_errc::epmd_unreachable);
     }
-    std::span<const std::uint8_t> in(buf.data(), n);
-    auto st = parser.feed(in);
-    if (!st) co_return make_error_code(node_errc::epmd_failed);
-    if (*st == epmd::status::complete) break;
+    epmd_server_ = r.in_process;
   }
-  if (parser.get().result != 0) {
+  epmd::node_info ni;
+  ni.port = port_;
+  ni.node_type = opts_.hidden ? epmd::node_type_hidden : epmd::node_type_normal;
+  ni.name = nn_.name;
+  epmd::client_options co;
+  co.port = eport;
+  auto reg = co_await epmd::async_register_node(strand_, ni, co,
+                                                asio::redirect_error(asio::use_awaitable, ec));
+  if (ec == epmd::make_error_code(epmd::client_errc::name_taken)) {
     log(log_level::error,
         "the name " + nn_.name + " is already registered in epmd on port " + std::to_string(eport));
     co_return make_error_code(node_errc::name_registered);
   }
-  std::uint32_t c = parser.get().creation;
+  if (ec) {
+    log(log_level::error, "epmd on port " + std::to_string(eport) + ": " + ec.message());
+    co_return make_error_code(ec == asio::error::connection_refused ? node_errc::epmd_unreachable
+                                                                    : node_errc::epmd_failed);
+  }
+  std::uint32_t c = reg.creation();
   if (c == 0) c = 0xE10000 | (ref_salt_ & 0xffff);
   creation_ = c;
-  epmd_sock_ = std::move(sock);  // registration lasts while this socket is open
+  registration_ = std::move(reg);  // registered while this connection stays open
   co_return std::error_code();
 }
 
@@ -380,40 +344,22 @@ asio::awaitable<void> node_impl::dial(atom peer) {
   if (opts_.epmd_less_port) {
     port = *opts_.epmd_less_port;
   } else {
-    tcp::socket es(strand_);
-    co_await es.async_connect(tcp::endpoint(host_ep.address(), epmd_port_of(opts_)),
-                              asio::redirect_error(asio::use_awaitable, ec));
-    std::vector<std::uint8_t> out;
-    if (!ec && !epmd::encode(epmd::request(epmd::port_please2_request{pn->name}), out)) {
-      dial_failed(peer, make_error_code(node_errc::bad_node_name), "bad node name");
-      co_return;
-    }
-    if (!ec)
-      co_await asio::async_write(es, asio::buffer(out),
-                                 asio::redirect_error(asio::use_awaitable, ec));
-    epmd::port2_reply_parser parser;
-    std::array<std::uint8_t, 512> buf;
-    bool done = false;
-    while (!ec && !done) {
-      std::size_t n = co_await es.async_read_some(asio::buffer(buf),
-                                                  asio::redirect_error(asio::use_awaitable, ec));
-      std::span<const std::uint8_t> in(buf.data(), n);
-      if (n == 0) break;
-      auto st = parser.feed(in);
-      if (!st) break;
-      done = *st == epmd::status::complete;
-    }
-    if (!done) {
-      dial_failed(peer, make_error_code(node_errc::epmd_failed),
-                  "epmd on " + pn->host + " did not answer for " + pn->name);
-      co_return;
-    }
-    if (parser.get().result != 0 || !parser.get().node) {
+    epmd::client_options co;
+    co.host = host_ep.address().to_string();
+    co.port = epmd_port_of(opts_);
+    auto ni = co_await epmd::async_port_please(strand_, pn->name, co,
+                                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == epmd::make_error_code(epmd::client_errc::not_registered)) {
       dial_failed(peer, make_error_code(node_errc::no_such_node),
                   pn->name + " is not registered in epmd on " + pn->host);
       co_return;
     }
-    port = parser.get().node->port;
+    if (ec) {
+      dial_failed(peer, make_error_code(node_errc::epmd_failed),
+                  "epmd on " + pn->host + " did not answer for " + pn->name + ": " + ec.message());
+      co_return;
+    }
+    port = ni.port;
   }
   tcp::socket s(strand_);
   co_await s.async_connect(tcp::endpoint(host_ep.address(), port),
@@ -580,7 +526,8 @@ void node_impl::stop() {
   asio::post(strand_, [self = shared_from_this()] {
     boost::system::error_code ec;
     if (self->acceptor_) self->acceptor_->close(ec);
-    if (self->epmd_sock_) self->epmd_sock_->close(ec);
+    self->registration_.close();
+    self->epmd_server_.reset();
   });
 }
 

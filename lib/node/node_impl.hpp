@@ -2,6 +2,8 @@
 #pragma once
 
 #include <erlnode/dist/flags.hpp>
+#include <erlnode/epmd/client.hpp>
+#include <erlnode/epmd/server.hpp>
 #include <erlnode/mailbox.hpp>
 #include <erlnode/net/connection.hpp>
 #include <erlnode/node.hpp>
@@ -154,7 +156,8 @@ class node_impl final : public net::connection_owner,
   mutable std::mutex cookie_m_;
   std::atomic<bool> started_{false}, stopped_{false};
   std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
-  std::unique_ptr<boost::asio::ip::tcp::socket> epmd_sock_;
+  epmd::registration registration_;
+  std::shared_ptr<epmd::server> epmd_server_;  // in-process epmd from start_epmd, if any
 
   mutable std::shared_mutex peers_m_;
   std::unordered_map<atom, peer_entry> peers_;

@@ -1,5 +1,6 @@
 // What the node does with each control message, and the node's built-in processes:
 // net_kernel (ping), rex (features), global_name_server (visible mode), pg discovery.
+#include <erlnode/dist/control.hpp>
 #include <erlnode/text.hpp>
 
 #include "node/node_impl.hpp"
@@ -231,6 +232,10 @@ void node_impl::drop_remote_links(atom peer) {
 }
 
 void node_impl::on_message(net::connection_base& c, term control, std::optional<term> payload) {
+  // The dist layer's codec checks arity, field types and whose pids they are, as dist.c does.
+  std::string why;
+  if (auto v = dist::decode_control(control, payload, {name_, c.peer_atom(), c.flags()}, &why); !v)
+    return invalid(c, control, why.empty() ? v.error().code.message() : why);
   auto* t = control.get_if<tuple>();
   if (!t || t->size() < 1 || !(*t)[0].to_int64()) return invalid(c, control, "not a control tuple");
   const auto op = *(*t)[0].to_int64();

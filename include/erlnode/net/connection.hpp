@@ -106,6 +106,7 @@ class connection_base : public std::enable_shared_from_this<connection_base> {
   bool is_up() const noexcept { return up_.load(std::memory_order_acquire); }
   // After the handshake:
   const std::string& peer_name() const noexcept { return peer_; }
+  atom peer_atom() const noexcept { return peer_atom_; }
   dist::dflags flags() const noexcept { return flags_; }
   std::uint32_t peer_creation() const noexcept { return peer_creation_; }
   // Before: the name dialled (initiator) or "" (acceptor).
@@ -167,6 +168,7 @@ class connection_base : public std::enable_shared_from_this<connection_base> {
   std::atomic<bool> ticks_paused_{false};
   bool down_ = false;
   std::string peer_;
+  atom peer_atom_;
   dist::dflags flags_ = 0;
   std::uint32_t peer_creation_ = 0;
   std::uint64_t id_;
