@@ -97,6 +97,11 @@ struct decoded {
 };
 
 // Decodes `bytes`, which start with the version byte 131. Binaries are copied.
+// Notes on the mapping: reference words keep their wire order (least significant first, as
+// NEWER_REFERENCE_EXT sends them); a LIST_EXT whose tail is again a list is flattened, as the
+// term model keeps lists flat; BIT_BINARY_EXT with 8 bits in the last byte is a binary (as
+// erl); LOCAL_EXT takes the rest of the input, kept opaque. Atoms are looked up in a small
+// per-thread cache before the global table, so repeated atoms cost no locking.
 result<term> decode(std::span<const std::uint8_t> bytes, const decode_options& opts = {});
 // The same, but binaries of 64 bytes or more are zero-copy slices of `bytes`, which `owner`
 // keeps alive (so decoding a 1 MB binary costs O(1)).
@@ -132,6 +137,9 @@ result<std::size_t> encoded_size(const term& t, const encode_options& opts = {})
 
 // ---------------------------------------------------------------------------------------
 // Zero-copy reader: walks encoded bytes without allocating. Positioned at a term (no 131).
+// COMPRESSED_EXT is not walked (decode() it); ATOM_CACHE_REF is skipped whatever its index;
+// skip() checks everything decode() does except duplicate map keys. A failed read leaves the
+// offset where it was.
 
 struct pid_view {
   std::string_view node;  // atom text (UTF-8, or Latin-1 for the old atom tags)

@@ -381,3 +381,17 @@ TEST_CASE("LOCAL_EXT is kept as opaque bytes") {
   auto b = r->as<local_term>().bytes();
   CHECK(bytes(b.begin(), b.end()) == bytes{121, 1, 2, 3, 4});
 }
+
+TEST_CASE("a full atom table is reported, known atoms still decode") {
+  auto known = etf::decode(bytes{131, 100, 0, 2, 111, 107});  // ok
+  REQUIRE(known);
+  atom::set_limit(atom::count());
+  auto fresh =
+      etf::decode(bytes{131, 119, 12, 'e', 't', 'f', '_', 'n', 'e', 'v', 'e', 'r', '_', 's', '1'});
+  auto again = etf::decode(bytes{131, 100, 0, 2, 111, 107});
+  atom::set_limit(1u << 20);
+  REQUIRE_FALSE(fresh);
+  CHECK(fresh.error() == error(etf::errc::atom_table_full, 1));
+  REQUIRE(again);
+  CHECK(*again == *known);
+}
