@@ -133,20 +133,22 @@ int run_erlnode_sender(const std::string& name, const std::string& cookie, long 
           status = 1;
           break;
         }
+        const long long c0 = cpu_us();
         const auto t0 = std::chrono::steady_clock::now();
         for (long i = 0; i < count; ++i) mb.send(bench, peer, msg);
         auto done = mb.receive(std::chrono::seconds(120));
         const auto t1 = std::chrono::steady_clock::now();
+        const long long send_cpu = cpu_us() - c0;
         auto cpu = done ? parse_done(*done) : std::nullopt;
         if (!cpu) {
           std::fprintf(stderr, "erlnode sender: no done from %s\n", targets[ti].c_str());
           status = 1;
           break;
         }
-        std::printf("result %s %s %lld %lld\n", path.c_str(), case_name(which),
+        std::printf("result %s %s %lld %lld %lld\n", path.c_str(), case_name(which),
                     static_cast<long long>(
                         std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count()),
-                    *cpu);
+                    *cpu, send_cpu);
         std::fflush(stdout);
       }
     }

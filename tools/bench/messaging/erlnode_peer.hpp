@@ -11,7 +11,8 @@ namespace erlnode::bench {
 int run_erlnode_receiver(const std::string& name, const std::string& cookie);
 
 // A node NAME sending to each "PATH=NODE" target: `small` n_small times and `bin_1mb` n_bin
-// times, `reps` runs each; prints "result PATH CASE ELAPSED_US RECV_CPU_US" per run.
+// times, `reps` runs each; prints "result PATH CASE ELAPSED_US RECV_CPU_US SEND_CPU_US"
+// per run (CPU: getrusage of the whole process).
 int run_erlnode_sender(const std::string& name, const std::string& cookie, long n_small, long n_bin,
                        int reps, const std::vector<std::string>& targets);
 

@@ -86,7 +86,7 @@ std::string wait_ready(eb::child_process& c, const char* what) {
 }
 
 struct run {
-  long long us = 0, cpu_us = 0;
+  long long us = 0, cpu_us = 0, send_cpu_us = 0;
 };
 // (path, case) -> the fastest of the repetitions.
 using results = std::map<std::pair<std::string, std::string>, run>;
@@ -97,7 +97,8 @@ void collect(eb::child_process& sender, const char* what, results& out) {
     std::istringstream in(*line);
     std::string tag, path, which;
     run r;
-    if (!(in >> tag >> path >> which >> r.us >> r.cpu_us) || tag != "result") continue;
+    if (!(in >> tag >> path >> which >> r.us >> r.cpu_us >> r.send_cpu_us) || tag != "result")
+      continue;
     auto [it, fresh] = out.emplace(std::pair{path, which}, r);
     if (!fresh && r.us < it->second.us) it->second = r;
   }
@@ -157,17 +158,23 @@ int drive(const options& o) {
     if (it == res.end()) return 0.0;
     return per_second(std::string(which) == "small" ? o.n_small : o.n_bin, it->second);
   };
-  for (const auto& [key, r] : res) {
-    const bool small = key.second == "small";
-    const long n = small ? o.n_small : o.n_bin;
-    const double mps = per_second(n, r);
-    const double bytes = small ? 22.0 : static_cast<double>(eb::bin_1mb_size);
-    std::printf(
-        "{\"bench\":\"messaging\",\"case\":\"%s\",\"path\":\"%s\",\"n\":%ld,\"reps\":%d,"
-        "\"elapsed_us\":%lld,\"msgs_per_s\":%.1f,\"mb_per_s\":%.2f,"
-        "\"recv_cpu_us_per_msg\":%.3f}\n",
-        key.second.c_str(), key.first.c_str(), n, o.reps, r.us, mps, mps * bytes / (1 << 20),
-        static_cast<double>(r.cpu_us) / static_cast<double>(n));
+  for (const char* path : {"beam->beam", "beam->ei", "beam->erlnode", "erlnode->erlnode"}) {
+    for (const char* which : {"small", "bin_1mb"}) {
+      auto it = res.find({path, which});
+      if (it == res.end()) continue;
+      const run& r = it->second;
+      const bool small = std::strcmp(which, "small") == 0;
+      const long n = small ? o.n_small : o.n_bin;
+      const double mps = per_second(n, r);
+      const double bytes = small ? 22.0 : static_cast<double>(eb::bin_1mb_size);
+      std::printf(
+          "{\"bench\":\"messaging\",\"case\":\"%s\",\"path\":\"%s\",\"n\":%ld,\"reps\":%d,"
+          "\"elapsed_us\":%lld,\"msgs_per_s\":%.1f,\"mb_per_s\":%.2f,"
+          "\"recv_cpu_us_per_msg\":%.3f,\"send_cpu_us_per_msg\":%.3f}\n",
+          which, path, n, o.reps, r.us, mps, mps * bytes / (1 << 20),
+          static_cast<double>(r.cpu_us) / static_cast<double>(n),
+          static_cast<double>(r.send_cpu_us) / static_cast<double>(n));
+    }
   }
   struct target {
     const char* name;
