@@ -223,7 +223,7 @@ TEST_CASE("erl decodes our atom-cached messages") {
 
 TEST_CASE("visible mode: erl sees us in nodes(), and global:sync() returns") {
   epmd_instance e;
-  erl_node erl({.epmd_port = e.port()});
+  erl_node erl({.epmd_port = e.port(), .extra_args = {"-kernel", "start_pg", "true"}});
   cpp_node c(opts_for(erl, e, false));
   REQUIRE(c.start() == std::error_code());
   CHECK(erl.eval("net_adm:ping('" + c.name() + "')") == "pong");
@@ -235,4 +235,7 @@ TEST_CASE("visible mode: erl sees us in nodes(), and global:sync() returns") {
   // global:register_name locks and registers on every known node, us included.
   CHECK(erl.eval("global:register_name(erlnode_test_name, self())", 20s) == "yes");
   CHECK(erl.eval("global:whereis_name(erlnode_test_name) =:= self()") == "true");
+  // pg discovered us and got well-formed answers: its scope process is still alive.
+  CHECK(erl.eval("PgPid = whereis(pg), timer:sleep(500), is_process_alive(PgPid)") == "true");
+  CHECK(erl.eval("ok = pg:join(grp, self()), pg:get_members(grp) =:= [self()]") == "true");
 }

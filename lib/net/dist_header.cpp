@@ -2,6 +2,8 @@
 
 #include <erlnode/node_error.hpp>
 
+#include <algorithm>
+
 namespace erlnode::net::detail {
 
 int message_atoms::ref(atom a) {
@@ -90,9 +92,15 @@ result<std::optional<reassembler::complete>> reassembler::start(
     std::uint64_t seq, std::uint64_t count, std::vector<atom> atoms,
     std::span<const std::uint8_t> chunk) {
   if (count == 0 || seqs_.count(seq)) return error(node_errc::bad_fragment, 0);
-  auto data = std::make_shared<std::vector<std::uint8_t>>(chunk.begin(), chunk.end());
+  if (count > 1 && bytes_ + chunk.size() > max_) return error(node_errc::reassembly_limit, 0);
+  auto data = std::make_shared<std::vector<std::uint8_t>>();
+  // Room for the whole message if every fragment is as large as the first, within the memory
+  // bound and 64 MiB (so a lying count costs little; larger messages grow as they arrive).
+  std::size_t guess =
+      count > max_ / std::max<std::size_t>(chunk.size(), 1) ? max_ - bytes_ : count * chunk.size();
+  data->reserve(std::min({guess, max_ - bytes_, std::size_t{64} << 20}));
+  data->assign(chunk.begin(), chunk.end());
   if (count == 1) return std::optional<complete>(complete{std::move(atoms), std::move(data)});
-  if (bytes_ + chunk.size() > max_) return error(node_errc::reassembly_limit, 0);
   bytes_ += chunk.size();
   seqs_.emplace(seq, partial{std::move(atoms), std::move(data), count - 1});
   return std::optional<complete>();

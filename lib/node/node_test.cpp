@@ -121,3 +121,28 @@ TEST_CASE("epmd-less nodes connect, exchange messages, and survive a peer's inva
   auto& l = d2->as<tuple>()[2].as<list>();
   CHECK(l[1] == term(tuple{atom("nodedown_reason"), atom("disconnect")}));
 }
+
+TEST_CASE("simultaneous connects from both sides end in one working connection") {
+  const std::uint16_t port = free_port();
+  test_node a("127.0.0.1", port), b("127.0.0.2", port);
+  REQUIRE(a.n->async_start(boost::asio::use_future).get() == std::error_code());
+  REQUIRE(b.n->async_start(boost::asio::use_future).get() == std::error_code());
+  for (int round = 0; round < 3; ++round) {
+    auto fa = a.n->async_connect(std::string(b.n->name().text()), boost::asio::use_future);
+    auto fb = b.n->async_connect(std::string(a.n->name().text()), boost::asio::use_future);
+    CHECK(fa.get() == std::error_code());
+    CHECK(fb.get() == std::error_code());
+    CHECK(a.n->nodes(node_filter::connected).size() == 1);
+    CHECK(b.n->nodes(node_filter::connected).size() == 1);
+    auto abox = a.n->create_mailbox(), bbox = b.n->create_mailbox();
+    CHECK(!abox.send(bbox.self(), term(round)));
+    CHECK(bbox.receive(5s).value() == term(round));
+    CHECK(!bbox.send(abox.self(), term(round)));
+    CHECK(abox.receive(5s).value() == term(round));
+    CHECK(a.n->disconnect(b.n->name()));
+    for (int i = 0; i < 100 && !b.n->nodes(node_filter::connected).empty(); ++i)
+      std::this_thread::sleep_for(10ms);
+    for (int i = 0; i < 100 && !a.n->nodes(node_filter::connected).empty(); ++i)
+      std::this_thread::sleep_for(10ms);
+  }
+}

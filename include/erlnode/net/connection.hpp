@@ -248,7 +248,7 @@ class connection final : public connection_base {
       co_return;
     }
     arm_setup_timer();
-    buf_ = std::make_shared<std::vector<std::uint8_t>>(256u << 10);
+    buf_ = std::make_shared<std::vector<std::uint8_t>>(512u << 10);
     for (;;) {
       std::size_t used = handshake_feed(std::span(buf_->data() + begin_, end_ - begin_));
       begin_ += used;
