@@ -160,8 +160,24 @@ class encoder {
         if (st.empty()) return true;
         eframe& f = st.back();
         if (f.p != f.end) [[likely]] {
-          cur = f.p++;
-          break;
+          // Immediates are written here, without a round trip through one().
+          while (f.p != f.end) {
+            const term& e = *f.p;
+            if (e.type() == kind::small_int)
+              write_int(*e.get_if<std::int64_t>());
+            else if (e.type() == kind::atom)
+              write_atom(*e.get_if<atom>());
+            else if (e.type() == kind::nil)
+              s_.u8(nil_ext);
+            else
+              break;
+            ++f.p;
+          }
+          if (f.p != f.end) {
+            cur = f.p++;
+            break;
+          }
+          continue;
         }
         if (f.mp != f.mend) {
           if (f.value_next) {
