@@ -78,7 +78,7 @@ class decoder {
   [[gnu::noinline]] bool intern_slow(const std::uint8_t* p, std::size_t len, bool latin1,
                                      const entry*& out);
   bool read_big(term* slot, std::size_t hdr, std::size_t len, std::uint8_t sign);
-  bool finish(frame& f);
+  bool finish(frame& f, frame_stack& st);
   bool push(frame_stack& st, const frame& f) {
     if (st.size() >= o_.max_depth) return fail(errc::too_deep, f.at);
     st.push_back(f);
@@ -168,30 +168,44 @@ bool decoder::run(term& root) {
         f.next_count = 0;
         continue;
       }
-      if (!finish(f)) return false;
+      if (!finish(f, st)) return false;
       st.pop_back();
     }
   }
 }
 
-bool decoder::finish(frame& f) {
+bool decoder::finish(frame& f, frame_stack& st) {
   switch (f.k) {
     case fk_tuple:
       return true;
     case fk_list: {
       auto* lo = static_cast<od::list_obj*>(f.obj);
       if (lo->tail.type() != kind::list) return true;
-      // [a | [b]] sent as nested LIST_EXTs: the term model keeps lists flat.
-      auto* inner = static_cast<od::list_obj*>(lo->tail.heap());
-      std::size_t n = lo->size, m = inner->size;
-      list flat = list::of_size(n + m, term());
+      // [a | [b | [c]]] sent as nested LIST_EXTs: the term model keeps lists flat. The
+      // innermost lists finish first; only the head of such a chain flattens it, once.
+      if (st.size() >= 2) {
+        frame& parent = st[st.size() - 2];
+        if (parent.k == fk_list && f.home == &static_cast<od::list_obj*>(parent.obj)->tail)
+          return true;
+      }
+      std::size_t total = 0;
+      for (const od::list_obj* l = lo;;) {
+        total += l->size;
+        if (l->tail.type() != kind::list) break;
+        l = static_cast<const od::list_obj*>(l->tail.heap());
+      }
+      list flat = list::of_size(total, term());
       auto* fo = static_cast<od::list_obj*>(flat.get());
       term* out = fo->elems();
-      for (std::size_t i = 0; i < n; ++i) out[i] = std::move(lo->elems()[i]);
-      bool steal = inner->refs.load(std::memory_order_relaxed) == 1;
-      for (std::size_t i = 0; i < m; ++i)
-        out[n + i] = steal ? std::move(inner->elems()[i]) : inner->elems()[i];
-      fo->tail = inner->tail;
+      for (od::list_obj* l = lo;;) {
+        // Freshly decoded and owned only by this chain, so elements can be moved.
+        for (std::size_t i = 0; i < l->size; ++i) *out++ = std::move(l->elems()[i]);
+        if (l->tail.type() != kind::list) {
+          fo->tail = std::move(l->tail);
+          break;
+        }
+        l = static_cast<od::list_obj*>(l->tail.heap());
+      }
       *f.home = term(std::move(flat));
       return true;
     }

@@ -395,3 +395,24 @@ TEST_CASE("a full atom table is reported, known atoms still decode") {
   REQUIRE(again);
   CHECK(*again == *known);
 }
+
+TEST_CASE("a long chain of nested list tails is flattened once") {
+  // [1 | [2 | [3 | ... | x]]] as 9999 nested LIST_EXTs: linear work, not quadratic.
+  bytes b{131};
+  for (int i = 0; i < 9999; ++i)
+    b.insert(b.end(), {108, 0, 0, 0, 1, 97, static_cast<std::uint8_t>(i)});
+  b.insert(b.end(), {100, 0, 1, 120});
+  auto r = etf::decode(b);
+  REQUIRE(r);
+  const list& l = r->as<list>();
+  REQUIRE(l.size() == 9999);
+  CHECK(l[0] == term(0));
+  CHECK(l[300] == term(300 % 256));
+  CHECK(l.tail() == term(atom("x")));
+  // Inside a tuple, after a string tail, and re-encoded as one LIST_EXT.
+  auto t = etf::decode(
+      bytes{131, 104, 2, 108, 0, 0, 0, 1, 97, 1, 108, 0, 0, 0, 1, 97, 2, 107, 0, 2, 3, 4, 106});
+  REQUIRE(t);
+  CHECK(*t == term(tuple{list{1, 2, 3, 4}, list()}));
+  CHECK(etf::encode(*t).value() == bytes{131, 104, 2, 107, 0, 4, 1, 2, 3, 4, 106});
+}

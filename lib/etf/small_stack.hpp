@@ -21,6 +21,7 @@ class small_stack {
   bool empty() const noexcept { return size_ == 0; }
   std::size_t size() const noexcept { return size_; }
   T& back() noexcept { return data_[size_ - 1]; }
+  T& operator[](std::size_t i) noexcept { return data_[i]; }
   void pop_back() noexcept { --size_; }
   void push_back(const T& v) {
     if (size_ == cap_) grow();
