@@ -65,6 +65,7 @@ class buffer_sink {
   void done() { v_.resize(pos_); }
   // Called once the output is known to be large: reserve it all at once.
   void reserve_total(std::size_t total) {
+    slack_ = 256;  // the rest is mostly large payloads, appended without zero-filling
     if (total > v_.capacity()) {
       v_.resize(pos_);
       v_.reserve(total);
@@ -81,7 +82,7 @@ class buffer_sink {
     v_.resize(pos_);
     reserve_for(n);
     // Zero-filled slack in chunks of a few KB, within the reserved capacity.
-    v_.resize(std::min(v_.capacity(), pos_ + std::max<std::size_t>(n, 4096)));
+    v_.resize(std::min(v_.capacity(), pos_ + std::max(n, slack_)));
     sync();
   }
   [[gnu::noinline]] void append_large(const void* p, std::size_t n) {
@@ -100,6 +101,7 @@ class buffer_sink {
   std::uint8_t* base_;
   std::size_t pos_;
   std::size_t lim_;
+  std::size_t slack_ = 4096;
 };
 
 // Only counts. Writes land in a per-thread scratch area large enough for any one field
