@@ -476,7 +476,8 @@ class encoder {
   std::size_t start_ = 0;
 };
 
-// term_to_binary(T, [compressed]) keeps the plain encoding unless compressing saves bytes.
+// term_to_binary(T, [compressed]) keeps the plain encoding only when compressing makes it
+// longer.
 void compress_body(std::vector<std::uint8_t>& out, std::size_t start, int level) {
   std::size_t body = start + 1;  // after the version byte
   std::size_t body_len = out.size() - body;
@@ -484,7 +485,7 @@ void compress_body(std::vector<std::uint8_t>& out, std::size_t start, int level)
   std::vector<std::uint8_t> z(zlen);
   if (compress2(z.data(), &zlen, out.data() + body, static_cast<uLong>(body_len), level) != Z_OK)
     return;
-  if (zlen + 6 >= body_len + 1) return;
+  if (zlen + 6 > body_len + 1) return;  // erl compresses on a tie (checked with erl)
   out.resize(body);
   out.push_back(compressed_ext);
   std::uint8_t len[4];

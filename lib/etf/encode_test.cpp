@@ -136,4 +136,12 @@ TEST_CASE("large maps keep their order; binaries and bitstrings") {
 TEST_CASE("compression keeps the plain form when it does not pay") {
   // term_to_binary(abc, [compressed]) =:= term_to_binary(abc)
   CHECK(etf::encode(term(atom("abc")), compressed()).value() == bytes{131, 100, 0, 3, 97, 98, 99});
+  // On a tie erl takes the compressed form: both are 37 bytes here.
+  // term_to_binary([1103,1103,128512,128512,20013,1072], [compressed])
+  const bytes tie{131, 80, 0,  0,   0,   36,  120, 156, 203, 97, 96,  96, 96,
+                  75,  98, 96, 96,  241, 135, 18,  140, 223, 24, 160, 4,  131,
+                  159, 46, 72, 204, 32,  11,  0,   108, 233, 6,  108};
+  term t = list{1103, 1103, 128512, 128512, 20013, 1072};
+  CHECK(etf::encode(t).value().size() == tie.size());
+  CHECK(etf::encode(t, compressed()).value() == tie);
 }
