@@ -294,7 +294,7 @@ void server::impl::serve(int fd, const tcp::endpoint::protocol_type& proto) {
 
 server::impl::outcome server::impl::step(int fd, const tcp::endpoint::protocol_type& proto,
                                          request_parser& parser) {
-  std::uint8_t buf[512];
+  std::uint8_t buf[1100];  // a whole request of the default limit in one read
   ssize_t n = ::recv(fd, buf, sizeof buf, 0);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return outcome::incomplete;
   if (n <= 0) {
@@ -356,10 +356,13 @@ asio::awaitable<void> server::impl::waiting_loop() {
     co_await waiting_set.async_wait(asio::posix::stream_descriptor::wait_read,
                                     asio::redirect_error(asio::use_awaitable, ec));
     if (ec || !running) co_return;
-    // The outer reactor is edge-triggered: drain the set.
-    for (;;) {
+    // The outer reactor is edge-triggered and our set level-triggered: a descriptor that stays
+    // ready (a listener with more than one batch queued, a request longer than one read) wakes
+    // nobody again, so drain until nothing is ready, yielding now and then to other work.
+    for (int rounds = 1; running; ++rounds) {
       int n =
           ::epoll_wait(waiting_set.native_handle(), evs.data(), static_cast<int>(evs.size()), 0);
+      if (n <= 0) break;
       for (int i = 0; i < n && running; ++i) {
         std::uint64_t tag = evs[static_cast<std::size_t>(i)].data.u64;
         if (tag & listener_tag) {
@@ -379,7 +382,7 @@ asio::awaitable<void> server::impl::waiting_loop() {
         waiting_index.erase(it);
         waiting.erase(w);
       }
-      if (n < static_cast<int>(evs.size())) break;
+      if (rounds % 16 == 0) co_await asio::post(ex, asio::use_awaitable);
     }
   }
 }

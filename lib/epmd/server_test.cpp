@@ -137,6 +137,38 @@ TEST_CASE("NAMES lists newest first; creations follow OTP's epmd") {
   CHECK(d.back() == '\0');
 }
 
+TEST_CASE("long requests and bursts beyond one batch are all served") {
+  running_server r;
+  // An ALIVE2 near the 1024-byte limit, written in pieces.
+  alive2_request a;
+  a.node.name = std::string(300, 'n');
+  a.node.extra = std::string(700, 'e');
+  a.node.port = 5000;
+  auto wire = encode(request{a}).value();
+  REQUIRE(wire.size() > 1000);
+  auto s = r.connect();
+  asio::write(s, asio::buffer(wire.data(), 600));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  asio::write(s, asio::buffer(wire.data() + 600, wire.size() - 600));
+  std::uint8_t rep[6];
+  asio::read(s, asio::buffer(rep));
+  CHECK(rep[0] == 'v');
+  CHECK(rep[1] == 0);
+  // 300 lookups connected at once, then all sent: every one is answered.
+  std::vector<tcp::socket> burst;
+  for (int i = 0; i < 300; ++i) burst.push_back(r.connect());
+  auto pp = encode(request{port_please2_request{a.node.name}}).value();
+  for (auto& b : burst) asio::write(b, asio::buffer(pp));
+  int answered = 0;
+  for (auto& b : burst) {
+    std::uint8_t w[2];
+    boost::system::error_code ec;
+    asio::read(b, asio::buffer(w), ec);
+    answered += !ec && w[0] == 'w' && w[1] == 0;
+  }
+  CHECK(answered == 300);
+}
+
 TEST_CASE("KILL and STOP: refused while strict, allowed when relaxed") {
   SECTION("strict") {
     running_server r;
