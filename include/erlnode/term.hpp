@@ -63,17 +63,28 @@ class big_integer;
 class local_term;
 
 namespace detail {
+// Small term objects come from per-thread free lists (any thread may free any block).
+void* pool_alloc(std::size_t n);
+void pool_free(void* p, std::size_t n) noexcept;
+
 struct heap_object {
   mutable std::atomic<std::uint32_t> refs{1};
   kind k;
   explicit heap_object(kind kk) noexcept : k(kk) {}
+  static void* operator new(std::size_t n) { return pool_alloc(n); }
+  static void* operator new(std::size_t, void* p) noexcept { return p; }
+  static void operator delete(void* p, std::size_t n) noexcept { pool_free(p, n); }
 };
 void destroy(heap_object* h) noexcept;
 inline void retain(heap_object* h) noexcept {
   if (h) h->refs.fetch_add(1, std::memory_order_relaxed);
 }
 inline void release(heap_object* h) noexcept {
-  if (h && h->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy(h);
+  if (!h) return;
+  // A count of 1 is ours alone: skip the atomic read-modify-write.
+  if (h->refs.load(std::memory_order_acquire) == 1 ||
+      h->refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
+    destroy(h);
 }
 
 // The one member of every handle type: a counted pointer to a heap object.

@@ -13,9 +13,68 @@ namespace erlnode {
 namespace detail {
 
 namespace {
+// Per-thread free lists of small blocks, by 16-byte size class. Decoding allocates several
+// small objects per term; glibc's own per-thread cache is too small for that pattern.
+constexpr std::size_t pool_granule = 16;
+constexpr std::size_t pool_classes = 16;  // blocks up to 256 bytes
+// Bytes a thread keeps cached in all (freeing a large decoded term refills the lists for the
+// next decode of the same size).
+constexpr std::size_t pool_bytes_max = 8u << 20;
+
+struct free_block {
+  free_block* next;
+};
+thread_local int pool_state = 0;  // 0: not built yet, 1: live, 2: destroyed (thread exit)
+struct pool_cache {
+  free_block* head[pool_classes] = {};
+  std::size_t cached_bytes = 0;
+  std::vector<heap_object*> destroy_stack;  // reused by destroy()
+  pool_cache() noexcept { pool_state = 1; }
+  ~pool_cache() {
+    pool_state = 2;
+    for (auto*& h : head)
+      while (h) ::operator delete(std::exchange(h, h->next));
+  }
+};
+thread_local pool_cache pool;
+
+std::size_t pool_class(std::size_t n) noexcept { return (n + pool_granule - 1) / pool_granule - 1; }
+}  // namespace
+
+void* pool_alloc(std::size_t n) {
+  std::size_t c = pool_class(n);
+  if (c < pool_classes && pool_state != 2) {
+    pool_cache& p = pool;
+    if (free_block* b = p.head[c]) {
+      p.head[c] = b->next;
+      p.cached_bytes -= (c + 1) * pool_granule;
+      return b;
+    }
+    return ::operator new((c + 1) * pool_granule);
+  }
+  return ::operator new(n);
+}
+
+void pool_free(void* ptr, std::size_t n) noexcept {
+  std::size_t c = pool_class(n);
+  if (c < pool_classes && pool_state != 2) {
+    pool_cache& p = pool;
+    std::size_t bytes = (c + 1) * pool_granule;
+    if (p.cached_bytes + bytes <= pool_bytes_max) {
+      auto* b = static_cast<free_block*>(ptr);
+      b->next = p.head[c];
+      p.head[c] = b;
+      p.cached_bytes += bytes;
+      return;
+    }
+  }
+  ::operator delete(ptr);
+}
+
+namespace {
 void* alloc_with_terms(std::size_t head, std::size_t n) {
   if (n > (SIZE_MAX - head) / sizeof(term)) throw std::bad_alloc();
-  return ::operator new(head + n * sizeof(term));
+  return pool_alloc(head + n * sizeof(term));
 }
 
 // Releases one object whose count reached zero. Children whose count also reaches zero are
@@ -24,7 +83,10 @@ void* alloc_with_terms(std::size_t head, std::size_t n) {
 void drop_terms(term* first, std::size_t n, std::vector<heap_object*>& stack) noexcept {
   for (std::size_t i = 0; i < n; ++i) {
     if (heap_object* h = first[i].heap()) {
-      if (h->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) stack.push_back(h);
+      // A count of 1 is ours alone (nobody else can copy it), so no atomic update is needed.
+      if (h->refs.load(std::memory_order_acquire) == 1 ||
+          h->refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
+        stack.push_back(h);
       new (&first[i]) term();  // reference already dropped: overwrite without releasing
     }
   }
@@ -35,14 +97,14 @@ void destroy_one(heap_object* h, std::vector<heap_object*>& stack) noexcept {
     case kind::tuple: {
       auto* o = static_cast<tuple_obj*>(h);
       drop_terms(o->elems(), o->size, stack);
-      ::operator delete(o);
+      pool_free(o, sizeof(tuple_obj) + o->size * sizeof(term));
       return;
     }
     case kind::list: {
       auto* o = static_cast<list_obj*>(h);
       drop_terms(o->elems(), o->size, stack);
       drop_terms(&o->tail, 1, stack);
-      ::operator delete(o);
+      pool_free(o, sizeof(list_obj) + o->size * sizeof(term));
       return;
     }
     case kind::map: {
@@ -56,8 +118,9 @@ void destroy_one(heap_object* h, std::vector<heap_object*>& stack) noexcept {
     }
     case kind::bitstring: {
       auto* o = static_cast<binary_obj*>(h);
+      std::size_t bytes = sizeof(binary_obj) + (o->owner ? 0 : o->size);
       o->~binary_obj();
-      ::operator delete(o);
+      pool_free(o, bytes);
       return;
     }
     case kind::pid:
@@ -72,6 +135,7 @@ void destroy_one(heap_object* h, std::vector<heap_object*>& stack) noexcept {
     case kind::fun: {
       auto* o = static_cast<fun_obj*>(h);
       drop_terms(o->f.free_vars.data(), o->f.free_vars.size(), stack);
+      drop_terms(o->f.extra.data(), o->f.extra.size(), stack);
       delete o;
       return;
     }
@@ -90,14 +154,32 @@ void destroy_one(heap_object* h, std::vector<heap_object*>& stack) noexcept {
 }
 }  // namespace
 
-void destroy(heap_object* h) noexcept {
-  std::vector<heap_object*> stack;
+namespace {
+void drain(heap_object* h, std::vector<heap_object*>& stack) noexcept {
+  std::size_t base = stack.size();
   destroy_one(h, stack);
-  while (!stack.empty()) {
+  while (stack.size() > base) {
     heap_object* next = stack.back();
     stack.pop_back();
     destroy_one(next, stack);
   }
+}
+thread_local bool destroying = false;
+}  // namespace
+
+void destroy(heap_object* h) noexcept {
+  // One reused stack per thread; a nested destroy (a binary owner releasing another object)
+  // gets its own.
+  if (destroying || pool_state == 2) {
+    std::vector<heap_object*> stack;
+    drain(h, stack);
+    return;
+  }
+  auto& stack = pool.destroy_stack;
+  destroying = true;
+  drain(h, stack);
+  destroying = false;
+  if (stack.capacity() > 4096) std::vector<heap_object*>().swap(stack);
 }
 
 tuple_obj* tuple_obj::make(std::size_t n) {
@@ -117,7 +199,7 @@ list_obj* list_obj::make(std::size_t n) {
 }
 
 binary_obj* binary_obj::make_inline(const std::uint8_t* p, std::size_t n, unsigned tail_bits) {
-  void* mem = ::operator new(sizeof(binary_obj) + n);
+  void* mem = pool_alloc(sizeof(binary_obj) + n);
   auto* o = new (mem) binary_obj();
   auto* dst = reinterpret_cast<std::uint8_t*>(o + 1);
   if (n) std::memcpy(dst, p, n);
@@ -419,7 +501,7 @@ binary binary::shared(std::shared_ptr<const void> owner, const std::uint8_t* dat
                       unsigned tail_bits) {
   if (tail_bits > 7 || (tail_bits && size == 0))
     throw std::invalid_argument("binary: bad tail_bits");
-  void* mem = ::operator new(sizeof(binary_obj));
+  void* mem = pool_alloc(sizeof(binary_obj));
   auto* o = new (mem) binary_obj();
   o->owner = std::move(owner);
   o->data = data;
@@ -917,8 +999,11 @@ std::size_t hash_impl(const term& t, int depth) noexcept {
     case kind::small_int:
       return hcomb(h, std::hash<std::int64_t>{}(*t.get_if<std::int64_t>()));
     case kind::big_int: {
-      const auto& v = t.get_if<big_integer>()->value();
-      return hcomb(h, std::hash<std::string>{}(v.str(0, std::ios_base::hex)));
+      const auto& be = t.get_if<big_integer>()->value().backend();
+      h = hcomb(h, be.sign() ? 1 : 0);
+      for (std::size_t i = 0; i < be.size(); ++i)
+        h = hcomb(h, static_cast<std::size_t>(be.limbs()[i]));
+      return h;
     }
     case kind::float_: {
       double d = *t.get_if<double>();

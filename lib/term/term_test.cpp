@@ -153,6 +153,15 @@ TEST_CASE("hash agrees with equality") {
   s.insert(term(tuple{1, "a", binary("b")}));
   CHECK(s.count(term(tuple{1, "a", binary("b")})) == 1);
   CHECK(term(0.0).hash() == term(-0.0).hash());
+  // Bignums of either sign (a negative one once made hashing throw).
+  big_int neg = -(big_int(1) << 70);
+  CHECK(term(neg).hash() == term(big_int(neg)).hash());
+  CHECK(term(neg).hash() != term(-neg).hash());
+  std::vector<map::value_type> pairs;
+  for (int i = 0; i < 10; ++i) pairs.emplace_back(term(neg - i), i);
+  auto m = map::from_ordered(pairs);
+  REQUIRE(m);
+  CHECK(*m->find(term(neg - 3)) == term(3));
 }
 
 TEST_CASE("visit") {
