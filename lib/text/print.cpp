@@ -378,7 +378,7 @@ void to_string(const term& root, std::string& out) {
         pairs.resize(f.map_base);  // the open maps above this one are closed already
         stack.pop_back();
       } else if (!f.map_value) {
-        if (f.map_i) out += ',';
+        if (f.map_i != f.map_base) out += ',';  // the side stack holds outer maps' pairs first
         f.map_value = true;
         open(pairs[f.map_i]->first);  // may invalidate f
       } else {

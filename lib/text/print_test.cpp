@@ -86,3 +86,36 @@ TEST_CASE("print: a million-deep list does not overflow the stack") {
   for (int i = 0; i < 1'000'000; ++i) u = tuple{u, 1};
   CHECK(to_string(u).size() == 1 + 1'000'000 * 4);
 }
+
+TEST_CASE("print: maps nested in maps, lists and tuples (expected text from erl's ~w)") {
+  atom a("a"), b("b"), c("c"), d("d"), e("e"), f("f"), g("g"), h("h"), k("k");
+  CHECK(to_string(term(map{{a, map{{b, 1}}}})) == "#{a => #{b => 1}}");
+  // #{a => #{b => #{c => [#{d => {#{}, #{e => 1, f => 2}}}]}}, g => {#{h => 1}}}
+  term deep = map{{a, map{{b, map{{c, list{map{{d, tuple{map{}, map{{e, 1}, {f, 2}}}}}}}}}}},
+                  {g, tuple{map{{h, 1}}}}};
+  CHECK(to_string(deep) ==
+        "#{a => #{b => #{c => [#{d => {#{},#{e => 1,f => 2}}}]}},g => {#{h => 1}}}");
+  CHECK(to_string(term(list{map{{a, 1}, {b, 2}}, map{{c, map{{d, 1}, {e, 2}}}}})) ==
+        "[#{a => 1,b => 2},#{c => #{d => 1,e => 2}}]");
+  atom u("u"), v("v"), w("w"), x("x"), y("y"), z("z");
+  CHECK(to_string(term(
+            tuple{map{{x, list{map{{y, 1}}}}, {w, tuple{map{{v, 1}, {u, 2}}}}}, map{{z, 2}}})) ==
+        "{#{w => {#{u => 2,v => 1}},x => [#{y => 1}]},#{z => 2}}");
+  // Maps as keys.
+  CHECK(to_string(term(map{{map{{a, 1}, {b, 2}}, map{{c, 3}, {d, 4}}},
+                           {1, map{}},
+                           {e, list{map{{f, 1}}, map{{g, 2}}}}})) ==
+        "#{1 => #{},e => [#{f => 1},#{g => 2}],#{a => 1,b => 2} => #{c => 3,d => 4}}");
+  // lists:foldl(fun(I, A) -> #{I => A, k => I} end, x, lists:seq(1, 4))
+  term t = atom("x");
+  for (int i = 1; i <= 4; ++i) t = map{{i, t}, {k, i}};
+  CHECK(to_string(t) == "#{4 => #{3 => #{2 => #{1 => x,k => 1},k => 2},k => 3},k => 4}");
+  // Any depth: 100,000 levels, each with a sibling key printed after the nested map.
+  term m = atom("x");
+  for (int i = 0; i < 100'000; ++i) m = map{{0, m}, {k, 1}};
+  std::string s = to_string(m);
+  CHECK(s.substr(0, 14) == "#{0 => #{0 => ");
+  CHECK(s.find(",,") == std::string::npos);
+  CHECK(s.find("{,") == std::string::npos);
+  CHECK(s.size() == 100'000 * std::string_view("#{0 => ,k => 1}").size() + 1);
+}
