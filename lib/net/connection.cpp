@@ -1,3 +1,4 @@
+#include <erlnode/dist/message.hpp>
 #include <erlnode/etf.hpp>
 #include <erlnode/net/connection.hpp>
 
@@ -8,12 +9,6 @@ namespace erlnode::net {
 
 namespace {
 std::atomic<std::uint64_t> next_connection_id{1};
-
-std::uint64_t get_u64(const std::uint8_t* p) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
-  return v;
-}
 }  // namespace
 
 struct connection_base::write_batch {
@@ -26,8 +21,8 @@ connection_base::connection_base(strand_type strand, connection_settings s,
       settings_(std::move(s)),
       owner_(std::move(o)),
       hs_(std::make_unique<dist::handshake>(settings_.handshake)),
-      out_cache_(std::make_unique<detail::out_atom_cache>()),
-      in_cache_(std::make_unique<detail::in_atom_cache>()),
+      out_cache_(std::make_unique<dist::atom_cache_sender>()),
+      in_cache_(std::make_unique<dist::atom_cache_receiver>()),
       reasm_(std::make_unique<detail::reassembler>(settings_.max_reassembly_memory)),
       id_(next_connection_id.fetch_add(1)) {
   batch_ = std::make_unique<write_batch>();
@@ -99,7 +94,12 @@ void connection_base::became_up() {
   lim.fragment_size = settings_.fragment_size;
   queue_ = std::make_unique<detail::send_queue>(
       mode, lim, [c = out_cache_.get()](std::span<const atom> a, std::vector<std::uint8_t>& out) {
-        c->write(a, out);
+        // Cache slots are assigned here, in write order (see send_queue.hpp). At most 255
+        // atoms (message_atoms), so append_header_refs cannot refuse them.
+        std::vector<dist::header_ref> refs;
+        refs.reserve(a.size());
+        for (atom x : a) refs.push_back(c->reference(x));
+        (void)dist::append_header_refs(out, refs);
       });
   read_since_tick_ = true;
   up_.store(true, std::memory_order_release);
@@ -254,39 +254,27 @@ std::error_code connection_base::on_packet(std::span<const std::uint8_t> p,
     if (auto ow = owner_.lock()) ow->on_message(*this, std::move(c->value), std::move(payload));
     return {};
   };
-  if (p[0] == 112) return deliver(p.subspan(1), true, {}, keep);
-  if (p[0] != 131 || p.size() < 2)
-    return bad(node_errc::bad_header, "distribution header starts with " + std::to_string(p[0]));
-  switch (p[1]) {
-    case 68: {
-      auto n = in_cache_->read(p.subspan(2), atoms_scratch_);
-      if (!n) return bad(node_errc::bad_header, "bad atom cache part of a 131,68 header");
-      return deliver(p.subspan(2 + *n), false, atoms_scratch_, keep);
-    }
-    case 69: {
-      if (p.size() < 18) return bad(node_errc::bad_header, "truncated fragment header");
-      std::uint64_t seq = get_u64(p.data() + 2), count = get_u64(p.data() + 10);
-      std::vector<atom> atoms;
-      auto n = in_cache_->read(p.subspan(18), atoms);
-      if (!n) return bad(node_errc::bad_header, "bad atom cache part of a 131,69 header");
-      auto r = reasm_->start(seq, count, std::move(atoms), p.subspan(18 + *n));
+  auto h = dist::parse_header(p, *in_cache_, dist::uses_headers(flags_));
+  if (!h)
+    return bad(node_errc::bad_header, "corrupted distribution header: " + h.error().message());
+  const auto rest = p.subspan(h->payload_offset);
+  switch (h->kind) {
+    case dist::header_kind::pass_through:
+      return deliver(rest, true, {}, keep);
+    case dist::header_kind::normal:
+      return deliver(rest, false, h->atoms, keep);
+    case dist::header_kind::fragment_start:
+    case dist::header_kind::fragment_cont: {
+      auto r = h->kind == dist::header_kind::fragment_start
+                   ? reasm_->start(h->sequence_id, h->fragment_id, std::move(h->atoms), rest)
+                   : reasm_->next(h->sequence_id, h->fragment_id, rest);
       if (!r) return bad(static_cast<node_errc>(r.error().code.value()), "fragment sequence error");
       if (!*r) return {};
       auto c = std::move(**r);
       return deliver(*c.data, false, c.atoms, c.data);
     }
-    case 70: {
-      if (p.size() < 18) return bad(node_errc::bad_header, "truncated fragment header");
-      std::uint64_t seq = get_u64(p.data() + 2), id = get_u64(p.data() + 10);
-      auto r = reasm_->next(seq, id, p.subspan(18));
-      if (!r) return bad(static_cast<node_errc>(r.error().code.value()), "fragment sequence error");
-      if (!*r) return {};
-      auto c = std::move(**r);
-      return deliver(*c.data, false, c.atoms, c.data);
-    }
-    default:
-      return bad(node_errc::bad_header, "distribution header 131," + std::to_string(p[1]));
   }
+  return {};
 }
 
 }  // namespace erlnode::net

@@ -1,6 +1,7 @@
 #include "net/send_queue.hpp"
 #include "net/dist_header.hpp"
 
+#include <erlnode/dist/header.hpp>
 #include <erlnode/node_error.hpp>
 
 #include <boost/asio/io_context.hpp>
@@ -146,9 +147,12 @@ TEST_CASE("a full queue parks async senders until the writer drains it") {
 }
 
 TEST_CASE("the atom cache part is written when the packet is taken") {
-  out_atom_cache oc;
-  send_queue q(wire_mode::header, {},
-               [&](std::span<const atom> a, std::vector<std::uint8_t>& out) { oc.write(a, out); });
+  dist::atom_cache_sender oc;
+  send_queue q(wire_mode::header, {}, [&](std::span<const atom> a, std::vector<std::uint8_t>& out) {
+    std::vector<dist::header_ref> refs;
+    for (atom x : a) refs.push_back(oc.reference(x));
+    REQUIRE(dist::append_header_refs(out, refs));
+  });
   out_message m = msg(1, 0, 0);
   m.atoms = {atom("hello")};
   out_message m2 = m;
@@ -158,15 +162,14 @@ TEST_CASE("the atom cache part is written when the packet is taken") {
   REQUIRE(q.next_batch(b));
   auto ps = packets_of(b);
   REQUIRE(ps.size() == 2);
-  in_atom_cache ic;
-  std::vector<atom> atoms;
-  auto n1 = ic.read(std::span(ps[0].bytes).subspan(2), atoms);
-  REQUIRE(n1);
-  CHECK(atoms == std::vector<atom>{atom("hello")});
+  dist::atom_cache_receiver ic;
+  auto h1 = dist::parse_header(ps[0].bytes, ic, true);
+  REQUIRE(h1);
+  CHECK(h1->atoms == std::vector<atom>{atom("hello")});
   CHECK(ps[1].bytes.size() < ps[0].bytes.size());  // second time: a reference only
-  auto n2 = ic.read(std::span(ps[1].bytes).subspan(2), atoms);
-  REQUIRE(n2);
-  CHECK(atoms == std::vector<atom>{atom("hello")});
+  auto h2 = dist::parse_header(ps[1].bytes, ic, true);
+  REQUIRE(h2);
+  CHECK(h2->atoms == std::vector<atom>{atom("hello")});
 }
 
 TEST_CASE("a large message in the queue does not hold up small senders") {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <erlnode/dist/handshake.hpp>
+#include <erlnode/dist/header.hpp>
 #include <erlnode/net/completion.hpp>
 #include <erlnode/node_error.hpp>
 #include <erlnode/term.hpp>
@@ -40,8 +41,6 @@ namespace erlnode::net {
 
 namespace detail {
 class send_queue;
-class out_atom_cache;
-class in_atom_cache;
 class reassembler;
 }  // namespace detail
 
@@ -161,8 +160,8 @@ class connection_base : public std::enable_shared_from_this<connection_base> {
   std::weak_ptr<connection_owner> owner_;
   std::unique_ptr<dist::handshake> hs_;
   std::unique_ptr<detail::send_queue> queue_;
-  std::unique_ptr<detail::out_atom_cache> out_cache_;
-  std::unique_ptr<detail::in_atom_cache> in_cache_;
+  std::unique_ptr<dist::atom_cache_sender> out_cache_;
+  std::unique_ptr<dist::atom_cache_receiver> in_cache_;
   std::unique_ptr<detail::reassembler> reasm_;
   std::atomic<bool> up_{false};
   std::atomic<bool> ticks_paused_{false};
@@ -177,7 +176,6 @@ class connection_base : public std::enable_shared_from_this<connection_base> {
   int silent_intervals_ = 0;
   // Stats.
   std::atomic<std::uint64_t> bytes_in_{0}, bytes_out_{0}, msgs_in_{0}, msgs_out_{0};
-  std::vector<atom> atoms_scratch_;
 };
 
 // GCC 12 flags Asio 1.74's awaitable frame allocator (a false positive in its recycling
