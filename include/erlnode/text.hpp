@@ -16,7 +16,9 @@ namespace erlnode {
 
 // Prints `t` exactly as io_lib:format("~w", [T]) does in OTP 25 (as UTF-8) for atoms, numbers,
 // lists (strings too print as lists of integers), tuples, maps (up to 32 keys, in key order;
-// larger maps in their kept order, since the BEAM's hash order cannot be reproduced),
+// larger maps in the reverse of their kept order: OTP 25's ~w prints such a map in the
+// reverse of its term_to_binary pair order, so a map decoded from erl's bytes prints as erl
+// prints it; the BEAM's hash order itself cannot be reproduced),
 // binaries and bitstrings (<<1,2:3>>). Floats use the shortest digits that read back
 // exactly (float_to_list(F, [short])). Never recurses: any depth prints.
 // erl prints pids, ports and refs with a node-table index we do not have, so these print with
@@ -60,7 +62,9 @@ inline constexpr std::size_t max_parse_depth = 10'000;
 //    \^A, ...); adjacent strings concatenate ("a" "b"); $c characters;
 //  - integers of any size, Base#Digits (2..36), digit separators (1_000), floats (1.0e-10),
 //    unary - and +;
-//  - lists, improper lists [a|b], tuples, maps #{K => V} (a repeated key: the last wins);
+//  - lists, improper lists [a|b], tuples, maps #{K => V} (a repeated key: the last wins;
+//    up to 32 keys kept in key order, more in the reverse of the text order, so erl's ~w
+//    text of a large map re-encodes to erl's term_to_binary bytes);
 //  - binaries: segments of integers, characters, strings or floats, with :Size and
 //    /integer, float, utf8, utf16, utf32, big, little, signed, unsigned, unit:N; a segment
 //    holds at most 65536 bits, a binary at most 65536 bits plus 64 per byte of text;

@@ -4,6 +4,7 @@
 #include "term/utf8.hpp"
 #include "text/syntax.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <vector>
@@ -24,6 +25,26 @@ int digit_value(char32_t c) {
 }
 bool is_unicode(std::uint64_t c) {
   return c < 0xD800 || (c > 0xDFFF && c < 0xFFFE) || (c > 0xFFFF && c <= 0x10FFFF);
+}
+
+// A map from its pairs in text order; a repeated key: the last one wins, as erl. Maps of
+// more than 32 keys keep the reverse of the text order: OTP 25's ~w prints such a map in the
+// reverse of its term_to_binary pair order, so erl's text re-encodes to erl's bytes.
+map make_map(std::vector<map::value_type> pairs) {
+  if (pairs.size() <= 32) return map(std::move(pairs));  // key order, as the BEAM
+  std::reverse(pairs.begin(), pairs.end());
+  if (auto m = map::from_ordered(pairs)) return std::move(*m);
+  // Repeated keys: keep each key's first pair in the reversed order (its last in the text).
+  map seen;
+  std::vector<map::value_type> unique;
+  unique.reserve(pairs.size());
+  for (auto& p : pairs) {
+    if (seen.contains(p.first)) continue;
+    seen.insert_or_assign(p.first, term());
+    unique.push_back(std::move(p));
+  }
+  if (unique.size() <= 32) return map(std::move(unique));
+  return std::move(*map::from_ordered(std::move(unique)));
 }
 
 // Appends bits most significant first.
@@ -250,7 +271,7 @@ result<term> parser::run() {
             f.vars_before_key = vars_;
             more = true;
           } else if (eat('}')) {
-            value = map(std::move(f.pairs));  // a repeated key: the last one wins, as erl
+            value = make_map(std::move(f.pairs));
             stack.pop_back();
           } else {
             return fail_here(errc::unexpected_char);

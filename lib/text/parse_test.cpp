@@ -1,9 +1,31 @@
 // parse(): literals, escapes, binaries, errors with offsets, truncation, depth.
 #include <erlnode/text.hpp>
 
+#include <erlnode/etf.hpp>
+
 #include <catch2/catch.hpp>
 
+#include <string>
+#include <vector>
+
 using namespace erlnode;
+
+namespace {
+// maps:from_list([{I, I} || I <- lists:seq(1, 33)]): erl's ~w text and term_to_binary bytes.
+// The text lists the pairs in the reverse of the bytes' order.
+constexpr std::string_view erl_map33_text =
+    "#{16 => 16,18 => 18,5 => 5,19 => 19,27 => 27,10 => 10,24 => 24,4 => 4,21 => 21,22 => 22,"
+    "17 => 17,3 => 3,8 => 8,1 => 1,7 => 7,2 => 2,14 => 14,15 => 15,20 => 20,13 => 13,6 => 6,"
+    "28 => 28,25 => 25,32 => 32,9 => 9,11 => 11,31 => 31,26 => 26,30 => 30,29 => 29,23 => 23,"
+    "12 => 12,33 => 33}";
+const std::vector<std::uint8_t> erl_map33_bytes{
+    131, 116, 0,  0,  0,  33, 97, 33, 97, 33, 97, 12, 97, 12, 97, 23, 97, 23, 97, 29, 97, 29, 97,
+    30,  97,  30, 97, 26, 97, 26, 97, 31, 97, 31, 97, 11, 97, 11, 97, 9,  97, 9,  97, 32, 97, 32,
+    97,  25,  97, 25, 97, 28, 97, 28, 97, 6,  97, 6,  97, 13, 97, 13, 97, 20, 97, 20, 97, 15, 97,
+    15,  97,  14, 97, 14, 97, 2,  97, 2,  97, 7,  97, 7,  97, 1,  97, 1,  97, 8,  97, 8,  97, 3,
+    97,  3,   97, 17, 97, 17, 97, 22, 97, 22, 97, 21, 97, 21, 97, 4,  97, 4,  97, 24, 97, 24, 97,
+    10,  97,  10, 97, 27, 97, 27, 97, 19, 97, 19, 97, 5,  97, 5,  97, 18, 97, 18, 97, 16, 97, 16};
+}  // namespace
 
 namespace {
 term P(std::string_view s) {
@@ -223,4 +245,37 @@ TEST_CASE("parse: mutated input never crashes; what parses prints and re-parses 
     CHECK(to_string(*again) == printed);
   }
   CHECK(parsed > 100);
+}
+
+TEST_CASE("parse: a map of more than 32 keys keeps the reverse of the text order, as erl") {
+  term m = P(erl_map33_text);
+  CHECK(etf::encode(m).value() == erl_map33_bytes);
+  CHECK(to_string(m) == erl_map33_text);
+  // 32 keys: key order, whatever the text order.
+  std::string small = "#{";
+  for (int i = 32; i >= 1; --i) small += std::to_string(i) + " => 0" + (i > 1 ? "," : "}");
+  term st = P(small);
+  auto sp = st.get_if<map>()->pairs();
+  CHECK(sp.front().first == term(1));
+  CHECK(sp.back().first == term(32));
+  // A repeated key in a large map: the last one wins, and stands where its last pair was.
+  std::string dup = "#{k => 1,";
+  for (int i = 1; i <= 32; ++i) dup += std::to_string(i) + " => 0,";
+  dup += "k => 2,x => 3}";
+  term d = P(dup);
+  auto dp = d.get_if<map>()->pairs();
+  REQUIRE(dp.size() == 34);
+  CHECK(dp[0].first == term(atom("x")));
+  CHECK(dp[1].first == term(atom("k")));
+  CHECK(dp[1].second == term(2));
+  CHECK(dp[2].first == term(32));
+  CHECK(dp.back().first == term(1));
+  // Repeats that leave 32 keys: a small map again, in key order.
+  std::string few = "#{";
+  for (int i = 1; i <= 33; ++i) few += std::to_string(i % 32) + " => " + std::to_string(i) + ",";
+  few.back() = '}';
+  term f = P(few);
+  REQUIRE(f.get_if<map>()->size() == 32);
+  CHECK(f.get_if<map>()->pairs().front().first == term(0));
+  CHECK(f.get_if<map>()->at(term(1)) == term(33));
 }

@@ -354,12 +354,16 @@ void to_string(const term& root, std::string& out) {
           return;
         }
         const std::size_t base = pairs.size();
-        for (const auto& p : m) pairs.push_back(&p);
-        // Small maps print in key order (the BEAM keeps them sorted); large ones in the
-        // order we keep, since the BEAM's hash order is not reproducible.
-        if (m.size() <= 32)
+        // Small maps print in key order (the BEAM keeps them sorted). OTP 25 prints a larger
+        // one in the reverse of its term_to_binary pair order; we keep a decoded map's pair
+        // order, so printing ours reversed gives erl's text.
+        if (m.size() <= 32) {
+          for (const auto& p : m) pairs.push_back(&p);
           std::sort(pairs.begin() + static_cast<std::ptrdiff_t>(base), pairs.end(),
                     [](auto* a, auto* b) { return map_key_less(a->first, b->first); });
+        } else {
+          for (auto* p = m.end(); p != m.begin();) pairs.push_back(--p);
+        }
         stack.push_back(
             {kind::map, false, false, nullptr, nullptr, nullptr, base, pairs.size(), base});
         return;

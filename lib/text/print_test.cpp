@@ -1,12 +1,31 @@
 // to_string() on terms built in C++ (the erl-generated vectors are in vectors_test.cpp).
 #include <erlnode/text.hpp>
 
+#include <erlnode/etf.hpp>
+
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <limits>
 
 using namespace erlnode;
+
+namespace {
+// maps:from_list([{I, I} || I <- lists:seq(1, 33)]): erl's ~w text and term_to_binary bytes.
+// The text lists the pairs in the reverse of the bytes' order.
+constexpr std::string_view erl_map33_text =
+    "#{16 => 16,18 => 18,5 => 5,19 => 19,27 => 27,10 => 10,24 => 24,4 => 4,21 => 21,22 => 22,"
+    "17 => 17,3 => 3,8 => 8,1 => 1,7 => 7,2 => 2,14 => 14,15 => 15,20 => 20,13 => 13,6 => 6,"
+    "28 => 28,25 => 25,32 => 32,9 => 9,11 => 11,31 => 31,26 => 26,30 => 30,29 => 29,23 => 23,"
+    "12 => 12,33 => 33}";
+const std::vector<std::uint8_t> erl_map33_bytes{
+    131, 116, 0,  0,  0,  33, 97, 33, 97, 33, 97, 12, 97, 12, 97, 23, 97, 23, 97, 29, 97, 29, 97,
+    30,  97,  30, 97, 26, 97, 26, 97, 31, 97, 31, 97, 11, 97, 11, 97, 9,  97, 9,  97, 32, 97, 32,
+    97,  25,  97, 25, 97, 28, 97, 28, 97, 6,  97, 6,  97, 13, 97, 13, 97, 20, 97, 20, 97, 15, 97,
+    15,  97,  14, 97, 14, 97, 2,  97, 2,  97, 7,  97, 7,  97, 1,  97, 1,  97, 8,  97, 8,  97, 3,
+    97,  3,   97, 17, 97, 17, 97, 22, 97, 22, 97, 21, 97, 21, 97, 4,  97, 4,  97, 24, 97, 24, 97,
+    10,  97,  10, 97, 27, 97, 27, 97, 19, 97, 19, 97, 5,  97, 5,  97, 18, 97, 18, 97, 16, 97, 16};
+}  // namespace
 
 TEST_CASE("print: atoms follow io_lib ~w quoting") {
   CHECK(to_string(atom("ok")) == "ok");
@@ -118,4 +137,24 @@ TEST_CASE("print: maps nested in maps, lists and tuples (expected text from erl'
   CHECK(s.find(",,") == std::string::npos);
   CHECK(s.find("{,") == std::string::npos);
   CHECK(s.size() == 100'000 * std::string_view("#{0 => ,k => 1}").size() + 1);
+}
+
+TEST_CASE("print: a map of more than 32 keys prints in the reverse of its kept order, as erl") {
+  auto m = etf::decode(erl_map33_bytes);
+  REQUIRE(m.has_value());
+  CHECK(to_string(*m) == erl_map33_text);
+  // Kept order a, b, c, k1..k30 prints reversed; 32 keys print in key order.
+  std::vector<map::value_type> pairs{{atom("a"), 1}, {atom("b"), 2}, {atom("c"), 3}};
+  for (int i = 1; i <= 30; ++i) pairs.emplace_back(i, i);
+  auto big = map::from_ordered(pairs);
+  REQUIRE(big.has_value());
+  std::string want = "#{";
+  for (int i = 30; i >= 1; --i) want += std::to_string(i) + " => " + std::to_string(i) + ",";
+  want += "c => 3,b => 2,a => 1}";
+  CHECK(to_string(term(*big)) == want);
+  pairs.pop_back();
+  CHECK(to_string(term(*map::from_ordered(pairs))).substr(0, 16) == "#{1 => 1,2 => 2,");
+  // Nested: the inner large map is reversed too, the outer small one sorted.
+  CHECK(to_string(term(map{{atom("z"), *m}, {atom("y"), 0}})) ==
+        "#{y => 0,z => " + std::string(erl_map33_text) + "}");
 }
