@@ -108,13 +108,6 @@ struct failures {
   }
 };
 
-// KNOWN BUG (reported to the ETF module): erl compresses when the result is no longer than
-// the plain encoding; we only when it is shorter. Counted apart, checked in a [!mayfail] case.
-bool break_even(const bytes& erl, const bytes& ours) {
-  return erl.size() == ours.size() && erl.size() > 1 && erl[1] == etf::compressed_ext &&
-         ours[1] != etf::compressed_ext;
-}
-
 // One erl run shared by the test cases below: the generated records, and the process that
 // later checks our encodings.
 struct erl_run {
@@ -123,7 +116,6 @@ struct erl_run {
   fs::path dir = fs::temp_directory_path() / unique_name("erlnode-etf-prop-");
   std::unique_ptr<child_process> erl;
   std::vector<record> records;
-  failures break_even;        // see break_even()
   std::vector<term> decoded;  // [] where decoding failed (the first case reports it)
 
   erl_run() {
@@ -179,8 +171,6 @@ TEST_CASE("random erl terms decode and re-encode to erl's bytes; erl decodes our
     auto e = etf::encode(*t, eo);
     if (!e)
       encode_fail.add(i, e.error().message());
-    else if (*e != r.etf && break_even(r.etf, *e))
-      run.break_even.add(i, hex(r.etf));
     else if (*e != r.etf)
       encode_fail.add(i, "erl " + hex(r.etf) + "\n     ours " + hex(*e) + "\n     " + r.text);
     // erl checks our plain encodings in both minor versions.
@@ -207,12 +197,7 @@ TEST_CASE("random erl terms decode and re-encode to erl's bytes; erl decodes our
   CHECK(run.erl->wait(60s) == 0);
 }
 
-// KNOWN BUGS (reported to the text module): a map nested in a map prints as "#{,k => v}";
-// maps of more than 32 keys print in their encoding order, while OTP 25 prints them in the
-// reverse order (and parsing such text keeps its order, so it re-encodes differently).
-// Drop [!mayfail] from the next two cases once they are fixed.
-TEST_CASE("random erl terms: erl's ~w text parses to the term and re-encodes to erl's bytes",
-          "[!mayfail]") {
+TEST_CASE("random erl terms: erl's ~w text parses to the term and re-encodes to erl's bytes") {
   auto& run = erl_run::get();
   INFO("seed " << run.seed << ", count " << run.count);
   REQUIRE(run.decoded.size() == run.records.size());
@@ -240,7 +225,7 @@ TEST_CASE("random erl terms: erl's ~w text parses to the term and re-encodes to 
   CHECK(parsed > run.records.size() / 4);
 }
 
-TEST_CASE("random erl terms print as erl's ~w", "[!mayfail]") {
+TEST_CASE("random erl terms print as erl's ~w") {
   auto& run = erl_run::get();
   INFO("seed " << run.seed << ", count " << run.count);
   REQUIRE(run.decoded.size() == run.records.size());
@@ -256,11 +241,4 @@ TEST_CASE("random erl terms print as erl's ~w", "[!mayfail]") {
   INFO("print mismatches: " << print_fail.count << " of " << printed << print_fail.first);
   CHECK(print_fail.count == 0);
   CHECK(printed > run.records.size() / 4);
-}
-
-TEST_CASE("random erl terms: compressed at break-even as erl does", "[!mayfail]") {
-  auto& run = erl_run::get();
-  INFO("compressed by erl, not by us, at equal size: " << run.break_even.count
-                                                       << run.break_even.first);
-  CHECK(run.break_even.count == 0);
 }

@@ -101,7 +101,7 @@ gen(D, Ctx) ->
         N when N =< 4 -> leaf(Ctx);
         5 -> [gen(D - 1, Ctx) || _ <- lists:seq(1, rand:uniform(6) - 1)];
         6 -> list_to_tuple([gen(D - 1, Ctx) || _ <- lists:seq(1, rand:uniform(6) - 1)]);
-        7 -> maps:from_list([{key(gen(D - 1, Ctx)), gen(D - 1, Ctx)}
+        7 -> maps:from_list([{gen(D - 1, Ctx), gen(D - 1, Ctx)}
                              || _ <- lists:seq(1, rand:uniform(6) - 1)]);
         8 -> improper(D, Ctx);
         9 -> case rand:uniform(8) of
@@ -127,16 +127,7 @@ large_map(Ctx) ->
                1 -> fun() -> leaf(Ctx) end;
                2 -> fun() -> plain_leaf() end
            end,
-    maps:from_list([{key(Leaf()), Leaf()} || _ <- lists:seq(1, 30 + rand:uniform(70))]).
-
-%% KNOWN BUG (reported): erlnode::term::hash() throws (std::terminate) on a negative integer
-%% below -2^63, so such integers are kept out of map keys until it is fixed; then make key/1
-%% the identity.
-key(K) when is_integer(K), K < -(1 bsl 63) -> -K;
-key([H | T]) -> [key(H) | key(T)];
-key(T) when is_tuple(T) -> list_to_tuple(key(tuple_to_list(T)));
-key(M) when is_map(M) -> maps:from_list([{key(K), key(V)} || {K, V} <- maps:to_list(M)]);
-key(K) -> K.
+    maps:from_list([{Leaf(), Leaf()} || _ <- lists:seq(1, 30 + rand:uniform(70))]).
 
 plain_leaf() ->
     case rand:uniform(6) of

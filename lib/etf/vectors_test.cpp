@@ -104,48 +104,8 @@ std::vector<vector_case> load() {
   return v;
 }
 
-// KNOWN BUGS, reported to the text module: these vectors are checked by the [!mayfail] cases
-// at the end, so that the main cases stay strict. Remove an entry once its bug is fixed.
-//  - maps of more than 32 keys: OTP 25's ~w prints them in the reverse of their encoding
-//    order; ours prints the encoding order, and parsing erl's text keeps the text order, so the
-//    parsed map re-encodes in a different order than erl's bytes.
-//  - a map nested in a map prints as "#{,k => v}".
-// One reported to the ETF module:
-//  - compressed: erl compresses when the result is at most as long as the plain encoding (its
-//    zlib output buffer is the plain size minus 5); ours only when it is strictly shorter.
-// And one reported to the term module, which aborts the process, so its vector is skipped:
-//  - erlnode::term::hash() throws (std::terminate) on integers below -2^63; a map of more than
-//    8 keys hashes its keys, so decoding map_bignum_keys_10 dies.
-struct known_bug {
-  std::string_view vector;  // name, or name/opts
-  std::string_view check;   // "print", "parse", "encode" or "crash" (skipped everywhere)
-};
-constexpr known_bug known_bugs[] = {
-    {"map_33", "print"},
-    {"map_33", "parse"},
-    {"map_1000", "print"},
-    {"map_1000", "parse"},
-    {"map_atoms_33", "print"},
-    {"map_atoms_33", "parse"},
-    {"map_nested", "print"},
-    {"map_bignum_keys_10", "crash"},
-    {"compress_break_even/z", "encode"},
-    {"compress_break_even/z", "parse"},
-};
-
-bool is_known_bug(const std::string& name, std::string_view check) {
-  std::string_view base = std::string_view(name).substr(0, name.find('/'));
-  for (const auto& k : known_bugs)
-    if ((k.vector == base || k.vector == name) && k.check == check) return true;
-  return false;
-}
-
 const std::vector<vector_case>& vectors() {
-  static const std::vector<vector_case> v = [] {
-    auto all = load();
-    std::erase_if(all, [](const vector_case& c) { return is_known_bug(c.name, "crash"); });
-    return all;
-  }();
+  static const std::vector<vector_case> v = load();
   return v;
 }
 
@@ -251,7 +211,7 @@ static void check_parse(const vector_case& c) {
 
 TEST_CASE("every decoded vector prints as erl's ~w") {
   for (const auto& c : vectors()) {
-    if (!c.has('t') || is_known_bug(c.name, "print")) continue;
+    if (!c.has('t')) continue;
     check_print(c);
   }
 }
@@ -276,8 +236,7 @@ static void check_encode(const vector_case& c) {
 }
 
 TEST_CASE("every decoded vector re-encodes to erl's bytes") {
-  for (const auto& c : vectors())
-    if (!is_known_bug(c.name, "encode")) check_encode(c);
+  for (const auto& c : vectors()) check_encode(c);
 }
 
 TEST_CASE("every vector cut short fails with truncated") {
@@ -344,15 +303,7 @@ TEST_CASE("the reader skips every uncompressed vector exactly, and reports cuts 
 
 TEST_CASE("erl's ~w text parses back to the term and re-encodes to erl's bytes") {
   for (const auto& c : vectors()) {
-    if (!c.has('p') || is_known_bug(c.name, "parse")) continue;
+    if (!c.has('p')) continue;
     check_parse(c);
-  }
-}
-
-TEST_CASE("known bugs: vectors that do not yet encode, print or parse as erl does", "[!mayfail]") {
-  for (const auto& c : vectors()) {
-    if (is_known_bug(c.name, "encode")) check_encode(c);
-    if (c.has('t') && is_known_bug(c.name, "print")) check_print(c);
-    if (c.has('p') && is_known_bug(c.name, "parse")) check_parse(c);
   }
 }
