@@ -414,6 +414,10 @@ dist::handshake_status node_impl::on_peer_name(net::connection_base& c,
     return dist::handshake_status::ok;
   }
   if (e.up) return dist::handshake_status::alive;
+  if (!e.conn && !e.dialing) {  // our attempt got "nok": this is the connection we wait for
+    e.conn = c.shared_from_this();
+    return dist::handshake_status::ok;
+  }
   if (e.conn && e.conn->role() == dist::handshake_role::acceptor)
     return dist::handshake_status::nok;  // already accepting from that node
   // Simultaneous connect: the node with the greater name keeps its own attempt.
@@ -469,6 +473,26 @@ void node_impl::on_down(net::connection_base& c, std::error_code why, const std:
   if (pa && !pn.empty()) {
     std::unique_lock lk(peers_m_);
     auto it = peers_.find(*pa);
+    if (it != peers_.end() && it->second.conn.get() == &c && !it->second.up &&
+        c.role() == dist::handshake_role::initiator && why == dist::errc::status_nok) {
+      // The peer keeps its own attempt (simultaneous connect, it has the greater name): its
+      // connection to us is on its way. Wait for it, up to net_setuptime.
+      it->second.conn.reset();
+      it->second.dialing = false;
+      auto t = std::make_shared<asio::steady_timer>(strand_, opts_.net_setuptime);
+      t->async_wait([self = shared_from_this(), t, peer = *pa](boost::system::error_code) {
+        std::vector<net::any_completion<std::error_code>> ws;
+        {
+          std::unique_lock lk(self->peers_m_);
+          auto e = self->peers_.find(peer);
+          if (e == self->peers_.end() || e->second.conn || e->second.up) return;
+          ws = std::move(e->second.waiters);
+          self->peers_.erase(e);
+        }
+        for (auto& w : ws) w(make_error_code(node_errc::handshake_failed));
+      });
+      return;
+    }
     if (it != peers_.end() && it->second.conn.get() == &c) {
       was_up = it->second.up;
       t = it->second.type;
