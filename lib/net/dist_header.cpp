@@ -14,17 +14,43 @@ int message_atoms::ref(atom a) {
   return static_cast<int>(atoms_.size() - 1);
 }
 
+std::shared_ptr<std::vector<std::uint8_t>> buffer_pool::get(std::size_t capacity) {
+  std::unique_ptr<std::vector<std::uint8_t>> v;
+  {
+    std::lock_guard lk(m_);
+    if (!free_.empty()) {
+      v = std::move(free_.back());
+      free_.pop_back();
+    }
+  }
+  if (!v) v = std::make_unique<std::vector<std::uint8_t>>();
+  v->clear();
+  v->reserve(capacity);
+  return std::shared_ptr<std::vector<std::uint8_t>>(
+      v.release(), [w = weak_from_this()](std::vector<std::uint8_t>* p) {
+        if (auto pool = w.lock()) return pool->put(p);
+        delete p;
+      });
+}
+
+void buffer_pool::put(std::vector<std::uint8_t>* v) noexcept {
+  std::unique_ptr<std::vector<std::uint8_t>> u(v);
+  if (u->capacity() > (std::size_t{16} << 20)) return;  // keep at most 2 x 16 MiB
+  std::lock_guard lk(m_);
+  if (free_.size() < 2) free_.push_back(std::move(u));
+}
+
 result<std::optional<reassembler::complete>> reassembler::start(
     std::uint64_t seq, std::uint64_t count, std::vector<atom> atoms,
     std::span<const std::uint8_t> chunk) {
   if (count == 0 || seqs_.count(seq)) return error(node_errc::bad_fragment, 0);
   if (count > 1 && bytes_ + chunk.size() > max_) return error(node_errc::reassembly_limit, 0);
-  auto data = std::make_shared<std::vector<std::uint8_t>>();
+
   // Room for the whole message if every fragment is as large as the first, within the memory
   // bound and 64 MiB (so a lying count costs little; larger messages grow as they arrive).
   std::size_t guess =
       count > max_ / std::max<std::size_t>(chunk.size(), 1) ? max_ - bytes_ : count * chunk.size();
-  data->reserve(std::min({guess, max_ - bytes_, std::size_t{64} << 20}));
+  auto data = pool_->get(std::min({guess, max_ - bytes_, std::size_t{64} << 20}));
   data->assign(chunk.begin(), chunk.end());
   if (count == 1) return std::optional<complete>(complete{std::move(atoms), std::move(data)});
   bytes_ += chunk.size();

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <unordered_map>
@@ -28,11 +29,25 @@ class message_atoms {
   std::vector<atom> atoms_;
 };
 
+// Reassembly buffers, reused once every term pointing into one is gone (the last holder may
+// be on any thread). Fresh multi-megabyte buffers cost a page fault per 4 KiB on every
+// message; a reused one costs nothing.
+class buffer_pool : public std::enable_shared_from_this<buffer_pool> {
+ public:
+  std::shared_ptr<std::vector<std::uint8_t>> get(std::size_t capacity);
+
+ private:
+  void put(std::vector<std::uint8_t>* v) noexcept;
+  std::mutex m_;
+  std::vector<std::unique_ptr<std::vector<std::uint8_t>>> free_;
+};
+
 // Reassembles fragmented messages. Sequences from different senders may interleave; the
 // fragments of one sequence must come in order (count, count-1, ..., 1).
 class reassembler {
  public:
-  explicit reassembler(std::size_t max_bytes) : max_(max_bytes) {}
+  explicit reassembler(std::size_t max_bytes)
+      : max_(max_bytes), pool_(std::make_shared<buffer_pool>()) {}
   struct complete {
     std::vector<atom> atoms;
     std::shared_ptr<std::vector<std::uint8_t>> data;  // control term then message
@@ -52,6 +67,7 @@ class reassembler {
     std::uint64_t next_id = 0;
   };
   std::size_t max_;
+  std::shared_ptr<buffer_pool> pool_;
   std::size_t bytes_ = 0;
   std::unordered_map<std::uint64_t, partial> seqs_;
 };

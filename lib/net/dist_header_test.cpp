@@ -44,3 +44,21 @@ TEST_CASE("reassembly: in order, count down to 1, interleaved sequences, bounds"
   REQUIRE(!over);
   CHECK(over.error().code == node_errc::reassembly_limit);
 }
+
+TEST_CASE("reassembly buffers are reused once the message is dropped") {
+  reassembler r(1 << 20);
+  std::vector<std::uint8_t> a(1000, 1), b(1000, 2);
+  const std::uint8_t* first = nullptr;
+  for (int round = 0; round < 3; ++round) {
+    REQUIRE(r.start(round, 2, {}, a));
+    auto done = r.next(round, 1, b);
+    REQUIRE(done);
+    REQUIRE(*done);
+    auto data = (*done)->data;
+    CHECK(data->size() == 2000);
+    if (round == 0)
+      first = data->data();
+    else
+      CHECK(data->data() == first);
+  }
+}
