@@ -31,13 +31,14 @@ struct test_node {
   std::vector<std::string> logs;
   std::unique_ptr<node> n;
   std::thread th;
-  test_node(const std::string& ip, std::uint16_t port) {
+  test_node(const std::string& ip, std::uint16_t port, auto_connect ac = auto_connect::always) {
     node_options o;
     o.name = "n@" + ip;
     o.long_names = true;
     o.cookie = "cookie";
     o.epmd_less_port = port;
     o.listen_address = ip;
+    o.dist_auto_connect = ac;
     o.logger = [this](log_level, std::string_view s) {
       std::lock_guard lk(m);
       logs.emplace_back(s);
@@ -145,4 +146,28 @@ TEST_CASE("simultaneous connects from both sides end in one working connection")
     for (int i = 0; i < 100 && !a.n->nodes(node_filter::connected).empty(); ++i)
       std::this_thread::sleep_for(10ms);
   }
+}
+
+TEST_CASE("dist_auto_connect never and once") {
+  const std::uint16_t port = free_port();
+  test_node a("127.0.0.1", port, auto_connect::never), b("127.0.0.2", port),
+      c("127.0.0.3", port, auto_connect::once);
+  REQUIRE(a.n->async_start(boost::asio::use_future).get() == std::error_code());
+  REQUIRE(b.n->async_start(boost::asio::use_future).get() == std::error_code());
+  REQUIRE(c.n->async_start(boost::asio::use_future).get() == std::error_code());
+  auto bbox = b.n->create_mailbox(atom("box")).value();
+  auto abox = a.n->create_mailbox();
+  CHECK(abox.send(atom("box"), b.n->name(), term(1)) == node_errc::not_connected);
+  REQUIRE(a.n->async_connect(std::string(b.n->name().text()), boost::asio::use_future).get() ==
+          std::error_code());
+  CHECK(!abox.send(atom("box"), b.n->name(), term(2)));
+  CHECK(bbox.receive(5s).value() == term(2));
+
+  auto cbox = c.n->create_mailbox();
+  CHECK(!cbox.send(atom("box"), b.n->name(), term(3)));  // first time: connects
+  CHECK(bbox.receive(5s).value() == term(3));
+  CHECK(c.n->disconnect(b.n->name()));
+  for (int i = 0; i < 100 && !c.n->nodes(node_filter::connected).empty(); ++i)
+    std::this_thread::sleep_for(10ms);
+  CHECK(cbox.send(atom("box"), b.n->name(), term(4)) == node_errc::not_connected);
 }
