@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
 
 namespace asio = boost::asio;
@@ -101,6 +102,9 @@ int main(int argc, char** argv) {
   asio::io_context io(1);
   node n(io.get_executor(), o);
   int rc = 0;
+  // Mailboxes are made once the node is started: their pids carry the creation epmd gives.
+  std::optional<mailbox> echo, sink, events;
+  std::uint64_t count = 0;
   n.async_start([&](std::error_code ec) {
     if (ec) {
       std::cerr << "erlnode-serve: cannot start: " << ec.message() << std::endl;
@@ -109,37 +113,33 @@ int main(int argc, char** argv) {
       io.stop();
       return;
     }
+    echo = n.create_mailbox(atom("echo")).value();
+    serve(*echo, [](mailbox& mb, const term& msg) {
+      const pid* from;
+      const term *tag, *req;
+      if (gen_call(msg, from, tag, req)) {
+        mb.send(*from, term(tuple{*tag, *req}));
+        return;
+      }
+      if (auto* t = msg.get_if<tuple>(); t && t->size() == 2 && (*t)[0].is_pid())
+        mb.send((*t)[0].as<pid>(), (*t)[1]);
+    });
+    sink = n.create_mailbox(atom("sink")).value();
+    serve(*sink, [&count](mailbox& mb, const term& msg) {
+      if (auto* t = msg.get_if<tuple>();
+          t && t->size() == 2 && (*t)[0].is_atom(atom("sink_report")) && (*t)[1].is_pid()) {
+        mb.send((*t)[1].as<pid>(), term(tuple{atom("sink_count"), count}));
+        count = 0;
+        return;
+      }
+      ++count;
+    });
+    events = n.create_mailbox();
+    n.monitor_nodes(*events);
+    serve(*events, [](mailbox&, const term& msg) {
+      std::cerr << "erlnode-serve: " << to_string(msg) << std::endl;
+    });
     std::cout << "ready " << n.name().text() << std::endl;
-  });
-
-  auto echo = n.create_mailbox(atom("echo")).value();
-  serve(echo, [](mailbox& mb, const term& msg) {
-    const pid* from;
-    const term *tag, *req;
-    if (gen_call(msg, from, tag, req)) {
-      mb.send(*from, term(tuple{*tag, *req}));
-      return;
-    }
-    if (auto* t = msg.get_if<tuple>(); t && t->size() == 2 && (*t)[0].is_pid())
-      mb.send((*t)[0].as<pid>(), (*t)[1]);
-  });
-
-  auto sink = n.create_mailbox(atom("sink")).value();
-  std::uint64_t count = 0;
-  serve(sink, [&count](mailbox& mb, const term& msg) {
-    if (auto* t = msg.get_if<tuple>();
-        t && t->size() == 2 && (*t)[0].is_atom(atom("sink_report")) && (*t)[1].is_pid()) {
-      mb.send((*t)[1].as<pid>(), term(tuple{atom("sink_count"), count}));
-      count = 0;
-      return;
-    }
-    ++count;
-  });
-
-  auto events = n.create_mailbox();
-  n.monitor_nodes(events);
-  serve(events, [](mailbox&, const term& msg) {
-    std::cerr << "erlnode-serve: " << to_string(msg) << std::endl;
   });
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
