@@ -61,10 +61,9 @@ bool drain(handshake& h, std::uint8_t opt, bool& over) {
           handshake_status::alive, handshake_status::named,
           handshake_status::ok,    handshake_status::alive};
       auto s = d->dynamic_name ? handshake_status::named : choices[(opt >> 1) & 7];
-      if (s == handshake_status::named)
-        (void)h.decide_named("named_peer@vm", 7);
-      else
-        (void)h.decide(s);
+      // decide_named() without a dynamic name request is refused: then answer ok.
+      if (s != handshake_status::named || !h.decide_named("named_peer@vm", 7))
+        (void)h.decide(s == handshake_status::named ? handshake_status::ok : s);
     } else if (std::get_if<need_alive_decision>(&*ev)) {
       (void)h.answer_alive((opt & 0x10) != 0);
     } else {

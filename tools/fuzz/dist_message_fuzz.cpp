@@ -2,7 +2,8 @@
 // distribution header and atom cache, fragment reassembly, decoding of the control and
 // message terms, and the control-message checks.
 //
-// Input: one options byte (bit 0: headers negotiated, i.e. DIST_HDR_ATOM_CACHE/FRAGMENTS),
+// Input: one options byte (bit 0: headers negotiated, i.e. DIST_HDR_ATOM_CACHE/FRAGMENTS;
+// bit 1: the hidden profile's flags, else only mandatory_25; bits 2-3: our node name),
 // then packets as u32 length | payload (a truncated last one is cut to what is there; ticks
 // are skipped). One receiver sees them all, so the atom cache and open fragment sequences
 // carry over from packet to packet.
@@ -35,9 +36,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   ro.max_reassembly_bytes = 1u << 20;
   ro.max_sequences = 64;
   message_receiver rx(ro);
+  // The recordings were made by erl dist_capture@vm sending to fake_pass@vm, fake_hdr@vm
+  // and fake_old@vm (one per flag profile); bits 2-3 pick ours, so the pid checks can pass.
+  static const atom ours[] = {atom("fake_pass@vm"), atom("fake_hdr@vm"), atom("fake_old@vm"),
+                              atom("fake_pass@vm")};
   control_context ctx;
-  ctx.this_node = atom("dist_capture@vm");
-  ctx.peer_node = atom("fake_pass@vm");
+  ctx.this_node = ours[(data[0] >> 2) & 3];
+  ctx.peer_node = atom("dist_capture@vm");
   ctx.negotiated = (data[0] & 2) ? hidden_profile : mandatory_25;
   etf::decode_options dopts;
   dopts.max_inflated_size = 1u << 20;

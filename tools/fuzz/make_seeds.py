@@ -79,7 +79,8 @@ def dist():
         ticked = b"".join(struct.pack(">I", len(p)) + p + b"\0\0\0\0" for _, p in small)
         write(framing, prof + "_stream", stream)
         write(framing, prof + "_ticks", ticked)
-        opt = 1 if prof == "hdr" else 0
+        # Bit 0: headers; bits 2-3: the node the recording was sent to (see the target).
+        opt = {"pass": 0, "hdr": 1 | 1 << 2, "old": 2 << 2}[prof]
         for bit in (0, 2):
             write(msg, "%s_all_%d" % (prof, bit), bytes([opt | bit]) + stream)
         if prof == "hdr":
