@@ -12,7 +12,7 @@ TEST_CASE("message_atoms gives one index per atom, at most 255") {
   CHECK(m.ref(atom("x")) == 0);
   CHECK(m.ref(atom("y")) == 1);
   CHECK(m.ref(atom("x")) == 0);
-  for (int i = 0; i < 300; ++i) m.ref(atom("a" + std::to_string(i)));
+  for (int i = 0; i < 300; ++i) m.ref(atom(std::string("a").append(std::to_string(i))));
   CHECK(m.ref(atom("another")) == -1);
   CHECK(m.take().size() == 255);
 }
