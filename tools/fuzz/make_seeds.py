@@ -7,10 +7,9 @@ lib/dist/testdata/dist_vectors.txt), laid out as each target reads its input:
   dist_handshake/ options byte + the peer's framed handshake messages (see the target);
   dist_framing/   a profile's packets as one u32-framed stream, with ticks between;
   dist_message/   options byte + u32-framed packets: a whole profile, and each packet alone.
-Usage: tools/fuzz/make_seeds.py  (from the repository root; rewrites those four folders)
+Usage: tools/fuzz/make_seeds.py  (rewrites those four folders; files named repro_* stay)
 """
 import os
-import shutil
 import struct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -18,9 +17,12 @@ CORPUS = os.path.join(ROOT, "tools", "fuzz", "corpus")
 
 
 def reset(name):
+    """Empties a seed folder, except for fuzzer findings kept as repro_* files."""
     d = os.path.join(CORPUS, name)
-    shutil.rmtree(d, ignore_errors=True)
-    os.makedirs(d)
+    os.makedirs(d, exist_ok=True)
+    for f in os.listdir(d):
+        if not f.startswith("repro_"):
+            os.remove(os.path.join(d, f))
     return d
 
 
