@@ -48,7 +48,8 @@ class [[nodiscard]] result {
   result(T&& v) : v_(std::in_place_index<0>, std::move(v)) {}
   result(const error& e) : v_(std::in_place_index<1>, e) {}
   template <class E>
-  requires std::is_error_code_enum_v<E> result(E e) : v_(std::in_place_index<1>, erlnode::error(e)) {}
+  requires std::is_error_code_enum_v<E> result(E e)
+      : v_(std::in_place_index<1>, erlnode::error(e)) {}
   template <class... A>
   explicit result(std::in_place_t, A&&... a) : v_(std::in_place_index<0>, std::forward<A>(a)...) {}
 
