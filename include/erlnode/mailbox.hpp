@@ -6,20 +6,19 @@
 // async_send forms wait for room in a full connection send queue (backpressure).
 #pragma once
 
+#include <erlnode/mailbox_queue.hpp>
 #include <erlnode/net/completion.hpp>
 #include <erlnode/node_error.hpp>
 #include <erlnode/result.hpp>
 #include <erlnode/term.hpp>
+#include <erlnode/text.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
-#include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <system_error>
 
@@ -30,35 +29,13 @@ namespace detail {
 class node_impl;
 }
 
-// The message queue of one mailbox, shared by the handle and the node's routing table.
-class mailbox_queue {
- public:
-  using executor_type = boost::asio::any_io_executor;
-  mailbox_queue(pid self, executor_type ex) : self_(std::move(self)), ex_(std::move(ex)) {}
-
-  // Thread-safe. False when the mailbox is closed (the message is dropped, as for a dead pid).
-  bool push(term msg);
-  // Wakes every waiter with node_errc::closed; later pushes are dropped.
-  void close();
-  bool closed() const;
-  std::optional<term> try_pop();
-  // Blocks up to `timeout` (node_errc::timeout, or node_errc::closed).
-  result<term> pop_for(std::chrono::milliseconds timeout);
-  // Waiters are served in the order they asked.
-  void async_pop(net::any_completion<std::error_code, term> h);
-  std::size_t size() const;
-  const pid& self() const noexcept { return self_; }
-  const executor_type& get_executor() const noexcept { return ex_; }
-
- private:
-  pid self_;
-  executor_type ex_;
-  mutable std::mutex m_;
-  std::condition_variable cv_;
-  std::deque<term> q_;
-  std::deque<net::any_completion<std::error_code, term>> waiters_;
-  std::size_t blocked_ = 0;  // threads in pop_for
-  bool closed_ = false;
+// Options of spawn_request (erlang:spawn_request/5).
+struct spawn_options {
+  bool link = false;     // link the new process to this mailbox
+  bool monitor = false;  // monitor it; the monitor reference is the request id
+  // Which {spawn_reply, ReqId, ok|error, PidOrReason} messages this mailbox receives.
+  enum class reply_mode { yes, no, error_only, success_only } reply = reply_mode::yes;
+  std::optional<pid> group_leader;  // default: this mailbox's group leader
 };
 
 class mailbox {
@@ -107,25 +84,95 @@ class mailbox {
   }
 
   // --- receiving --------------------------------------------------------------------------
-  // Completes with void(std::error_code, term): the next message, or node_errc::closed.
+  // Completes with void(std::error_code, term): the next message, node_errc::timeout, or
+  // node_errc::closed (the mailbox died; see exit_reason()).
   template <class Token>
   auto async_receive(Token&& token) {
-    return boost::asio::async_initiate<Token, void(std::error_code, term)>(
-        [q = q_](auto h) {
-          q->async_pop(net::any_completion<std::error_code, term>(std::move(h), q->get_executor()));
-        },
-        token);
+    return async_receive(match_fn(), infinity, std::forward<Token>(token));
   }
-  // Blocks the calling thread (never call it on a thread that runs the node's executor).
-  result<term> receive(std::chrono::milliseconds timeout);
-  std::optional<term> try_receive();
+  template <class Token>
+  auto async_receive(std::chrono::milliseconds timeout, Token&& token) {
+    return async_receive(match_fn(), timeout, std::forward<Token>(token));
+  }
+  // Selective receive: the first message `match` accepts; the others stay queued in order.
+  template <class Token>
+  auto async_receive(match_fn match, std::chrono::milliseconds timeout, Token&& token) {
+    return boost::asio::async_initiate<Token, void(std::error_code, term)>(
+        [q = q_](auto h, match_fn match, std::chrono::milliseconds timeout) {
+          q->async_pop(net::any_completion<std::error_code, term>(std::move(h), q->get_executor()),
+                       std::move(match), timeout);
+        },
+        token, std::move(match), timeout);
+  }
+  // Selective receive with an Erlang pattern (text::pattern), e.g. "{reply, Ref, _}".
+  template <class Token>
+  auto async_receive(const pattern& p, std::chrono::milliseconds timeout, Token&& token) {
+    return async_receive(match_fn([p](const term& t) { return p.match(t).has_value(); }), timeout,
+                         std::forward<Token>(token));
+  }
+  // Block the calling thread (never call them on a thread that runs the node's executor).
+  result<term> receive(std::chrono::milliseconds timeout = infinity);
+  result<term> receive(const match_fn& match, std::chrono::milliseconds timeout = infinity);
+  result<term> receive(const pattern& p, std::chrono::milliseconds timeout = infinity);
+  std::optional<term> try_receive(const match_fn& match = {});
   std::size_t queued() const { return q_->size(); }
+
+  // --- links and exit signals (erlang:link/1, unlink/1, exit/2, process_flag(trap_exit)) ----
+  // Links this process and `other` (local or remote). A dead or unknown `other` gives this
+  // process an exit signal `noproc`; a node that cannot be reached, `noconnection`.
+  std::error_code link(const pid& other);
+  // Removes the link (UNLINK_ID protocol); exit signals in flight from `other` are ignored.
+  std::error_code unlink(const pid& other);
+  // Exit signals become {'EXIT', From, Reason} messages instead of killing this process
+  // (`kill` always kills).
+  void trap_exit(bool on);
+  bool trapping_exits() const;
+  // Sends the exit signal `reason` to `to` (erlang:exit/2).
+  std::error_code exit(const pid& to, const term& reason);
+  // This process exits with `reason`: links and monitors are told, the name is freed, pending
+  // receives complete with node_errc::closed. close() is exit(normal).
+  void exit(const term& reason);
+  // Why the process died (a term such as normal, killed, noconnection), once it has.
+  std::optional<term> exit_reason() const;
+  bool alive() const;
+
+  // --- monitors (erlang:monitor/2, demonitor/2, monitor_node/2) ----------------------------
+  // {'DOWN', Ref, process, Pid, Reason} arrives when `target` dies (noproc if it is already
+  // dead or unknown, noconnection if its node is or becomes unreachable).
+  reference monitor(const pid& target);
+  // A registered name on `node` (our own node included); the DOWN message names
+  // {Name, Node}.
+  reference monitor(atom name, atom node);
+  // Removes the monitor; with `flush`, also a DOWN message of it already queued. False when
+  // there was no such active monitor.
+  bool demonitor(const reference& ref, bool flush = false);
+  // {nodedown, Node} arrives when the connection to `node` goes down (connecting first if
+  // needed; at once if it cannot be reached).
+  std::error_code monitor_node(atom node, bool on = true);
+
+  // --- aliases (erlang:alias/0, unalias/1) -------------------------------------------------
+  // A reference whose messages arrive in this mailbox until unalias (or until the mailbox
+  // dies). Messages to an inactive alias are dropped.
+  reference alias();
+  bool unalias(const reference& alias);
+  // Sends to an alias of any node (ALIAS_SEND).
+  std::error_code send(const reference& alias, const term& msg);
+
+  // --- group leader, spawning ---------------------------------------------------------------
+  // Our group leader: our own pid until set (io requests to it are not served).
+  pid group_leader() const;
+  void set_group_leader(const pid& gl);
+  // erlang:spawn_request(Node, M, F, Args, Opts): asks `node` to start M:F(Args). The result
+  // arrives as {spawn_reply, ReqId, ok, Pid} or {spawn_reply, ReqId, error, Reason} (per
+  // opts.reply), then {'DOWN', ReqId, process, Pid, Reason} with opts.monitor.
+  result<reference> spawn_request(atom node, atom module, atom function, const list& args,
+                                  const spawn_options& opts = {});
 
   // --- names ------------------------------------------------------------------------------
   // Registers this mailbox as `name` on our node (node_errc::name_taken if another has it).
   result<void> register_name(atom name);
   void unregister_name();
-  // The pid dies now; pending receives complete with node_errc::closed.
+  // The pid dies now (exit reason normal); pending receives complete with node_errc::closed.
   void close();
 
  private:

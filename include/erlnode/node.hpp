@@ -17,6 +17,7 @@
 #include <erlnode/mailbox.hpp>
 #include <erlnode/net/completion.hpp>
 #include <erlnode/node_error.hpp>
+#include <erlnode/process.hpp>
 #include <erlnode/result.hpp>
 #include <erlnode/term.hpp>
 
@@ -33,6 +34,8 @@
 #include <vector>
 
 namespace erlnode {
+
+class rpc_server;  // <erlnode/rpc.hpp>
 
 enum class log_level { debug, info, warning, error };
 
@@ -140,6 +143,18 @@ class node {
   result<mailbox> create_mailbox(atom registered_name);
   // A fresh reference of this node.
   reference make_ref();
+
+  // --- processes (<erlnode/process.hpp>) ---
+  // Makes Module:Function (any arity) startable by other nodes: spawn(Node, M, F, A),
+  // spawn_link/spawn_monitor/spawn_request. Replaces an earlier definition. Undefined
+  // functions start a process that exits with {undef, [{M, F, Args, []}]}, as on the BEAM.
+  void define_process(atom module, atom function, process_function f);
+  bool undefine_process(atom module, atom function);
+  // Starts `f(args)` as a new local process on the node's executor; returns its pid.
+  pid spawn(process_function f, list args = list{});
+
+  // The rpc service (<erlnode/rpc.hpp>): handlers for rpc:call/erpc:call from other nodes.
+  rpc_server& rpc();
 
   atom name() const;  // name@host
   std::uint32_t creation() const;

@@ -148,6 +148,7 @@ node_impl::node_impl(asio::any_io_executor ex, node_options o)
   std::random_device rd;
   ref_salt_ = rd();
   if (opts_.cookie) cookie_ = *opts_.cookie;
+  spawn_ = make_spawn_state();
 }
 
 node_impl::~node_impl() = default;

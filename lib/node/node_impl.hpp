@@ -24,6 +24,8 @@
 
 namespace erlnode::detail {
 
+struct spawn_state;  // spawn.cpp: process functions, pending spawn requests
+
 inline std::string str(atom a) { return std::string(a.text()); }
 
 // A message on its way to another node, before the control term is chosen (it depends on the
@@ -81,6 +83,23 @@ class node_impl final : public net::connection_owner,
   void on_up(net::connection_base& c) override;
   void on_message(net::connection_base& c, term control, std::optional<term> payload) override;
   void on_down(net::connection_base& c, std::error_code why, const std::string& detail) override;
+
+  // --- signal bookkeeping used by spawning (signals.cpp) ---
+  // Records a link between a local pid and another pid (local or remote) without sending
+  // LINK (spawn's link option creates it implicitly on both sides).
+  void record_link(const pid& a, const pid& b);
+  // Records a monitor: `watcher` monitors `target` under `ref`; either may be remote.
+  void record_monitor(const pid& watcher, const pid& target, const reference& ref);
+
+  // --- spawning (spawn.cpp) ---
+  void handle_spawn_request(net::connection_base& c, const term& control, const term& args);
+  void handle_spawn_reply(net::connection_base& c, const term& control);
+  std::shared_ptr<spawn_state> spawn_;  // created in the constructor by make_spawn_state()
+  static std::shared_ptr<spawn_state> make_spawn_state();
+
+  // --- services above the node (rpc.cpp in lib/rpc) ---
+  std::mutex services_m_;
+  std::shared_ptr<rpc_server> rpc_;
 
   const node_options& options() const noexcept { return opts_; }
   atom name() const noexcept { return name_; }

@@ -44,7 +44,13 @@ void mailbox::start_send(term to, atom node, term msg, net::any_completion<std::
 }
 
 result<term> mailbox::receive(std::chrono::milliseconds timeout) { return q_->pop_for(timeout); }
-std::optional<term> mailbox::try_receive() { return q_->try_pop(); }
+result<term> mailbox::receive(const match_fn& match, std::chrono::milliseconds timeout) {
+  return q_->pop_for(timeout, match);
+}
+result<term> mailbox::receive(const pattern& p, std::chrono::milliseconds timeout) {
+  return q_->pop_for(timeout, [&p](const term& t) { return p.match(t).has_value(); });
+}
+std::optional<term> mailbox::try_receive(const match_fn& match) { return q_->try_pop(match); }
 
 result<void> mailbox::register_name(atom name) { return node_->register_name(q_, name); }
 void mailbox::unregister_name() { node_->unregister_name(*q_); }

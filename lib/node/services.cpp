@@ -378,16 +378,14 @@ void node_impl::on_message(net::connection_base& c, term control, std::optional<
     case 29:    // SPAWN_REQUEST {29, ReqId, From, GL, {M,F,A}, Opts} + Args
     case 30: {  // SPAWN_REQUEST_TT
       if (!need(op == 29 ? 6 : 7, true)) return;
-      auto* from = peer_pid(el(2));
-      if (!from) return;
-      // Spawning is a later service (rpc); answer so the caller does not hang.
-      (void)c.send(tuple{31, el(1), *from, 0, atom("notsup")}, nullptr);
-      return;
+      if (!peer_pid(el(2))) return;
+      return handle_spawn_request(c, control, *payload);
     }
-    case 31:  // SPAWN_REPLY
-    case 32:
-      need(op == 31 ? 5 : 6, false);
-      return;
+    case 31:    // SPAWN_REPLY {31, ReqId, To, Flags, Result}
+    case 32: {  // SPAWN_REPLY_TT
+      if (!need(op == 31 ? 5 : 6, false)) return;
+      return handle_spawn_reply(c, control);
+    }
     default:
       return invalid(c, control, "unknown operation " + std::to_string(op));
   }
