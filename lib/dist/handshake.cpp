@@ -234,6 +234,9 @@ void handshake::on_name(std::span<const std::uint8_t> msg) {
                     describe_missing_flags(peer_flags_, cfg_.required_flags),
                 1);
   }
+  if (cfg_.cookie_for && !peer_dynamic) {
+    if (auto ck = cfg_.cookie_for(peer_node_); !ck.empty()) cfg_.cookie = std::move(ck);
+  }
   st_ = state::await_status;
   events_.emplace_back(need_status_decision{peer_node_, peer_flags_, peer_creation_, peer_dynamic});
 }

@@ -311,6 +311,34 @@ TEST_CASE("a wrong cookie fails on both sides") {
   CHECK(f->err.code == errc::bad_digest);
 }
 
+TEST_CASE("acceptor takes a per-peer cookie once the peer's name is known") {
+  auto ic = initiator_cfg();
+  auto ac = acceptor_cfg();
+  ic.cookie = "for-cpp-only";
+  std::string asked;
+  ac.cookie_for = [&](std::string_view peer) {
+    asked = std::string(peer);
+    return peer == "cpp@host" ? std::string("for-cpp-only") : std::string();
+  };
+  handshake a(ic), b(ac);
+  REQUIRE(a.start());
+  REQUIRE(b.start());
+  pump(a, b);
+  CHECK(asked == "cpp@host");
+  CHECK(completion(events(a)));
+  CHECK(completion(events(b)));
+
+  // Another peer (no per-peer cookie) is held to the node cookie.
+  ac.cookie_for = [](std::string_view) { return std::string(); };
+  handshake a2(ic), b2(ac);
+  REQUIRE(a2.start());
+  REQUIRE(b2.start());
+  pump(a2, b2);
+  auto f = failure(events(b2));
+  REQUIRE(f);
+  CHECK(f->err.code == errc::bad_digest);
+}
+
 TEST_CASE("acceptor refuses a peer missing mandatory flags with not_allowed") {
   auto ac = acceptor_cfg();
   ac.required_flags = mandatory_26;

@@ -295,6 +295,10 @@ net::connection_settings node_impl::settings_for(dist::handshake_role role,
   h.this_flags = opts_.hidden ? dist::hidden_profile : dist::visible_profile;
   h.required_flags = dist::mandatory_25;
   h.cookie = cookie_for(peer);
+  h.cookie_for = [w = weak_from_this()](std::string_view p) {
+    auto self = w.lock();
+    return self ? self->cookie_for(std::string(p)) : std::string();
+  };
   h.peer_node = peer;
   h.length_prefix = 2;
   h.setup_timeout = opts_.net_setuptime;

@@ -53,6 +53,9 @@ struct handshake_config {
   // refused (acceptor: status not_allowed) and the failure names the missing flags.
   dflags required_flags = mandatory_25;
   std::string cookie;
+  // Acceptor: the cookie for a peer once its name is known (erlang:set_cookie/2 per-node
+  // cookies); empty function or empty result: `cookie`.
+  std::function<std::string(std::string_view peer_node)> cookie_for;
   // Initiator: the node dialled. The acceptor's challenge must carry exactly this name.
   std::string peer_node;
   std::size_t length_prefix = 2;  // 2 over TCP, 4 over TLS distribution
