@@ -99,6 +99,24 @@ TEST_CASE("wrong cookie in either direction: refused, logged on both sides, noth
   CHECK(c->nodes(node_filter::connected).empty());
 }
 
+TEST_CASE("per-peer cookies (erlang:set_cookie/2) in both directions") {
+  epmd_instance e;
+  erl_node erl({.epmd_port = e.port()});
+  erl_node other({.epmd_port = e.port()});  // a different cookie
+  auto o = opts_for(erl, e);
+  o.cookie = "the_node_cookie";
+  cpp_node c(o);
+  REQUIRE(c.start() == std::error_code());
+  c->set_cookie(atom(erl.node_name()), erl.cookie());
+  // erl dials us with its own cookie: accepted only because of the per-peer cookie.
+  CHECK(erl.eval("net_adm:ping('" + c.name() + "')") == "pong");
+  // A peer without a per-peer cookie is held to the node cookie.
+  CHECK(other.eval("net_adm:ping('" + c.name() + "')") == "pang");
+  // We dial with the per-peer cookie too.
+  c->set_cookie(atom(other.node_name()), other.cookie());
+  CHECK(c.ping(other.node_name()));
+}
+
 TEST_CASE("a name already registered in epmd is a clear error") {
   epmd_instance e;
   erl_node erl({.epmd_port = e.port()});
