@@ -4,6 +4,8 @@
 
 #include <erlnode/text.hpp>
 
+#include <boost/asio/ip/tcp.hpp>
+
 #include <catch2/catch.hpp>
 
 using namespace erlnode;
@@ -115,6 +117,32 @@ TEST_CASE("per-peer cookies (erlang:set_cookie/2) in both directions") {
   // We dial with the per-peer cookie too.
   c->set_cookie(atom(other.node_name()), other.cookie());
   CHECK(c.ping(other.node_name()));
+}
+
+TEST_CASE("epmd-less mode against erl -erl_epmd_port: both dial host:port directly") {
+  // Every node listens on the same port, so each gets its own loopback address.
+  int port = 0;
+  {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor a(
+        io, {boost::asio::ip::make_address("127.0.0.1"), 0});  // a free port on both addresses
+    port = a.local_endpoint().port();
+  }
+  erl_node erl({.long_names = true,
+                .extra_args = {"-erl_epmd_port", std::to_string(port), "-start_epmd", "false",
+                               "-kernel", "inet_dist_use_interface", "{127,0,0,1}"}});
+  node_options o;
+  o.name = unique_name("cpp") + "@127.0.0.2";
+  o.long_names = true;
+  o.cookie = erl.cookie();
+  o.epmd_less_port = static_cast<std::uint16_t>(port);
+  o.listen_address = "127.0.0.2";
+  cpp_node c(o);
+  REQUIRE(c.start() == std::error_code());
+  CHECK(erl.eval("net_adm:ping('" + c.name() + "')") == "pong");
+  REQUIRE(c->disconnect(atom(erl.node_name())));
+  CHECK(c.ping(erl.node_name()));
+  CHECK(erl.eval("nodes(hidden)") == "['" + c.name() + "']");
 }
 
 TEST_CASE("a name already registered in epmd is a clear error") {
