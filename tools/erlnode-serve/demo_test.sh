@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
-# Runs scripts/demo against this build on a private epmd port and checks what erl saw.
+# Runs scripts/demo against this build on a private epmd port and checks every line of what
+# erl saw (and erlnode-serve logged).
 set -euo pipefail
 src=$1
 build=$2
 export ERL_EPMD_PORT=$((30000 + RANDOM % 20000))
 out=$("$src/scripts/demo" --no-build --build-dir "$build" 2>&1) || { echo "$out"; exit 1; }
 echo "$out"
-for want in "pong" "got back {hello,42,<<\"world\">>}" "intact" "{sink_count,10000}" "noproc" \
-            "nodedown_reason,connection_closed"; do
-  grep -qF "$want" <<<"$out" || { echo "demo_test: missing: $want" >&2; exit 1; }
-done
+status=0
+while IFS= read -r want; do
+  [ -z "$want" ] && continue
+  grep -qF -- "$want" <<<"$out" || { echo "demo_test: missing: $want" >&2; status=1; }
+done <<'LINES'
+net_adm:ping(C)                                pong
+got back {hello,42,<<"world">>}
+gen_server:call({echo, C}, {ping, 1})          {ping,1}
+8 MB binary through echo                       intact
+{sink_count,10000}
+echo is alive (no DOWN)
+DOWN noproc
+nodeup demo_erl_
+nodedown_reason,connection_closed
+LINES
+exit $status

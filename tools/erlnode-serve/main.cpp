@@ -1,16 +1,19 @@
-// erlnode-serve: a ready C++ node. Joins (or starts) epmd, prints "ready <node>" once it accepts
-// connections, and serves registered processes:
-//   echo: {Pid, Msg} sends Msg back to Pid; gen_server:call(echo, Req) replies Req.
-//   sink: counts messages; {sink_report, Pid} sends {sink_count, N} to Pid and resets.
+// erlnode-serve: a ready C++ node. Joins (or starts) epmd, prints "ready <node>" once it
+// accepts connections, and serves:
+//   rpc module cpp: echo/1, add/2, sleep/1, sha256/1, raise/2, info/0 (cpp_module.hpp);
+//   processes: echo and sink (services.hpp), spawnable cpp:exit_after/2.
 // Logs connections and errors on stderr; exits cleanly on SIGINT/SIGTERM.
+#include "cpp_module.hpp"
+#include "services.hpp"
+
 #include <erlnode/node.hpp>
 #include <erlnode/text.hpp>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include <charconv>
 #include <cstdlib>
-#include <cstring>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -20,132 +23,132 @@ using namespace erlnode;
 
 namespace {
 
-void usage() {
-  std::cerr << "usage: erlnode-serve --sname N | --name N [--cookie C] [--hidden|--visible]\n"
-               "                     [--epmd-port P] [--no-start-epmd] [--verbose]\n";
+void usage(std::ostream& os) {
+  os << "usage: erlnode-serve --sname N | --name N [--cookie C] [--hidden|--visible]\n"
+        "                     [--epmd-port P] [--no-start-epmd] [--verbose]\n"
+        "  Serves rpc module cpp (echo/1 add/2 sleep/1 sha256/1 raise/2 info/0) and the\n"
+        "  registered processes echo and sink; prints \"ready <node>\" when it accepts calls.\n";
 }
 
-// Serves one registered mailbox with `on_message` until the node stops.
-template <class F>
-void serve(mailbox& mb, F on_message) {
-  mb.async_receive([&mb, on_message](std::error_code ec, term msg) mutable {
-    if (ec) return;  // node stopped
-    on_message(mb, msg);
-    serve(mb, on_message);
+struct options {
+  node_options node;
+  bool verbose = false;
+};
+
+// nullopt: exit with the given code (usage printed).
+std::optional<options> parse(int argc, char** argv, int& exit_code) {
+  options o;
+  o.node.start_epmd = true;  // like erl: start an epmd when none answers
+  exit_code = 2;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::optional<std::string> {
+      if (i + 1 >= argc) return std::nullopt;
+      return std::string(argv[++i]);
+    };
+    std::optional<std::string> v;
+    if (a == "--sname" || a == "-sname" || a == "--name" || a == "-name") {
+      if (!(v = value())) break;
+      o.node.name = *v;
+      o.node.long_names = a.find("sname") == std::string::npos;
+    } else if (a == "--cookie" || a == "-setcookie") {
+      if (!(v = value())) break;
+      o.node.cookie = *v;
+    } else if (a == "--hidden") {
+      o.node.hidden = true;
+    } else if (a == "--visible") {
+      o.node.hidden = false;
+    } else if (a == "--epmd-port") {
+      if (!(v = value())) break;
+      unsigned port = 0;
+      auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), port);
+      if (ec != std::errc() || p != v->data() + v->size() || port == 0 || port > 65535) {
+        std::cerr << "erlnode-serve: bad --epmd-port " << *v << "\n";
+        return std::nullopt;
+      }
+      o.node.epmd_port = static_cast<std::uint16_t>(port);
+    } else if (a == "--no-start-epmd") {
+      o.node.start_epmd = false;
+    } else if (a == "--verbose") {
+      o.verbose = true;
+    } else if (a == "--help" || a == "-h") {
+      usage(std::cout);
+      exit_code = 0;
+      return std::nullopt;
+    } else {
+      std::cerr << "erlnode-serve: unknown option " << a << "\n";
+      usage(std::cerr);
+      return std::nullopt;
+    }
+  }
+  if (o.node.name.empty()) {
+    usage(std::cerr);
+    return std::nullopt;
+  }
+  return o;
+}
+
+// {nodeup|nodedown, Node, Info} from monitor_nodes -> "nodeup x@h [{node_type,hidden}]".
+std::string describe_node_event(const term& msg) {
+  if (auto* t = msg.get_if<tuple>(); t && t->size() == 3 && (*t)[0].is_atom() && (*t)[1].is_atom())
+    return std::string((*t)[0].as<atom>().text()) + " " + std::string((*t)[1].as<atom>().text()) +
+           " " + to_string((*t)[2]);
+  return to_string(msg);
+}
+
+void log_node_events(std::shared_ptr<mailbox> mb) {
+  auto& m = *mb;
+  m.async_receive([mb = std::move(mb)](std::error_code ec, term msg) mutable {
+    if (ec) return;
+    std::cerr << "erlnode-serve: " << describe_node_event(msg) << std::endl;
+    log_node_events(std::move(mb));
   });
-}
-
-// {'$gen_call', {From, Tag}, Request}: returns From, Tag and Request.
-bool gen_call(const term& msg, const pid*& from, const term*& tag, const term*& req) {
-  auto* t = msg.get_if<tuple>();
-  if (!t || t->size() != 3 || !(*t)[0].is_atom(atoms::gen_call)) return false;
-  auto* f = (*t)[1].get_if<tuple>();
-  if (!f || f->size() != 2 || !(*f)[0].is_pid()) return false;
-  from = (*f)[0].get_if<pid>();
-  tag = &(*f)[1];
-  req = &(*t)[2];
-  return true;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  node_options o;
-  o.start_epmd = true;  // like erl: start an epmd when none answers
-  bool verbose = false;
-  std::string name;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        usage();
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--sname" || a == "-sname") {
-      name = next();
-      o.long_names = false;
-    } else if (a == "--name" || a == "-name") {
-      name = next();
-      o.long_names = true;
-    } else if (a == "--cookie" || a == "-setcookie") {
-      o.cookie = next();
-    } else if (a == "--hidden") {
-      o.hidden = true;
-    } else if (a == "--visible") {
-      o.hidden = false;
-    } else if (a == "--epmd-port") {
-      o.epmd_port = static_cast<std::uint16_t>(std::stoi(next()));
-    } else if (a == "--no-start-epmd") {
-      o.start_epmd = false;
-    } else if (a == "--verbose") {
-      verbose = true;
-    } else if (a == "--help" || a == "-h") {
-      usage();
-      return 0;
-    } else {
-      usage();
-      return 2;
-    }
-  }
-  if (name.empty()) {
-    usage();
-    return 2;
-  }
-  o.name = name;
-  o.logger = [verbose](log_level l, std::string_view s) {
+  int code = 0;
+  auto opts = parse(argc, argv, code);
+  if (!opts) return code;
+  opts->node.logger = [verbose = opts->verbose](log_level l, std::string_view s) {
     if (l == log_level::debug && !verbose) return;
+    // Connections are logged from monitor_nodes, with their type and nodedown reason.
+    if (l == log_level::info && s.starts_with("nodeup ")) return;
     std::cerr << "erlnode-serve: " << s << std::endl;
   };
 
   asio::io_context io(1);
-  node n(io.get_executor(), o);
+  serve::serve_stats stats;
+  node n(io.get_executor(), opts->node);
+  serve::define_cpp_module(n, stats);
+  serve::define_cpp_processes(n);
+
   int rc = 0;
+  auto fail = [&](const std::string& why) {
+    std::cerr << "erlnode-serve: " << why << std::endl;
+    rc = 1;
+    n.stop();
+    io.stop();
+  };
   // Mailboxes are made once the node is started: their pids carry the creation epmd gives.
-  std::optional<mailbox> echo, sink, events;
-  std::uint64_t count = 0;
+  std::optional<serve::services> services;
   n.async_start([&](std::error_code ec) {
-    if (ec) {
-      std::cerr << "erlnode-serve: cannot start: " << ec.message() << std::endl;
-      rc = 1;
-      n.stop();
-      io.stop();
-      return;
-    }
-    echo = n.create_mailbox(atom("echo")).value();
-    serve(*echo, [](mailbox& mb, const term& msg) {
-      const pid* from;
-      const term *tag, *req;
-      if (gen_call(msg, from, tag, req)) {
-        mb.send(*from, term(tuple{*tag, *req}));
-        return;
-      }
-      if (auto* t = msg.get_if<tuple>(); t && t->size() == 2 && (*t)[0].is_pid())
-        mb.send((*t)[0].as<pid>(), (*t)[1]);
-    });
-    sink = n.create_mailbox(atom("sink")).value();
-    serve(*sink, [&count](mailbox& mb, const term& msg) {
-      if (auto* t = msg.get_if<tuple>();
-          t && t->size() == 2 && (*t)[0].is_atom(atom("sink_report")) && (*t)[1].is_pid()) {
-        mb.send((*t)[1].as<pid>(), term(tuple{atom("sink_count"), count}));
-        count = 0;
-        return;
-      }
-      ++count;
-    });
-    events = n.create_mailbox();
+    if (ec) return fail("cannot start: " + ec.message());
+    auto s = serve::start_services(n, stats);
+    if (!s) return fail("cannot register echo/sink: " + s.error().code.message());
+    services = std::move(*s);
+    auto events = std::make_shared<mailbox>(n.create_mailbox());
     n.monitor_nodes(*events);
-    serve(*events, [](mailbox&, const term& msg) {
-      std::cerr << "erlnode-serve: " << to_string(msg) << std::endl;
-    });
+    log_node_events(events);
     std::cout << "ready " << n.name().text() << std::endl;
   });
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int) {
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
-    std::cerr << "erlnode-serve: stopping" << std::endl;
+    std::cerr << "erlnode-serve: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", stopping"
+              << std::endl;
     n.stop();
     io.stop();
   });
