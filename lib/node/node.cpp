@@ -403,6 +403,7 @@ void node_impl::dial_failed(atom peer, std::error_code ec, const std::string& de
   for (auto& w : ws) w(ec);
   for (auto& m : q)
     if (m.second) m.second(ec);
+  connection_lost(peer);  // links and monitors towards an unreachable node: noconnection
 }
 
 dist::handshake_status node_impl::on_peer_name(net::connection_base& c,
@@ -475,6 +476,7 @@ void node_impl::on_down(net::connection_base& c, std::error_code why, const std:
   node_type t = node_type::hidden;
   std::vector<net::any_completion<std::error_code>> ws;
   std::vector<std::pair<outgoing, net::any_completion<std::error_code>>> q;
+  bool erased = false;
   if (pa && !pn.empty()) {
     std::unique_lock lk(peers_m_);
     auto it = peers_.find(*pa);
@@ -495,6 +497,7 @@ void node_impl::on_down(net::connection_base& c, std::error_code why, const std:
           self->peers_.erase(e);
         }
         for (auto& w : ws) w(make_error_code(node_errc::handshake_failed));
+        self->connection_lost(peer);
       });
       return;
     }
@@ -504,6 +507,7 @@ void node_impl::on_down(net::connection_base& c, std::error_code why, const std:
       ws = std::move(it->second.waiters);
       q = std::move(it->second.queued);
       peers_.erase(it);
+      erased = true;
     }
   }
   std::string who = pn.empty() ? std::string("an unnamed peer") : pn;
@@ -520,8 +524,9 @@ void node_impl::on_down(net::connection_base& c, std::error_code why, const std:
   for (auto& w : ws) w(was_up ? ec : make_error_code(node_errc::handshake_failed));
   for (auto& m : q)
     if (m.second) m.second(ec);
+  // Every link and monitor across the connection fires with noconnection, before nodedown.
+  if (erased) connection_lost(*pa);
   if (was_up && pa) {
-    drop_remote_links(*pa);
     atom reason("connection_closed");
     if (why == node_errc::tick_timeout)
       reason = atom("net_tick_timeout");

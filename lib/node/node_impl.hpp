@@ -13,6 +13,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -20,6 +21,7 @@
 #include <set>
 #include <shared_mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace erlnode::detail {
@@ -28,13 +30,38 @@ struct spawn_state;  // spawn.cpp: process functions, pending spawn requests
 
 inline std::string str(atom a) { return std::string(a.text()); }
 
+inline bool same(const reference& a, const reference& b) noexcept {
+  auto x = a.words(), y = b.words();
+  return a.node() == b.node() && a.creation() == b.creation() &&
+         std::equal(x.begin(), x.end(), y.begin(), y.end());
+}
+inline bool same(const pid& a, const pid& b) noexcept {
+  return a.id() == b.id() && a.serial() == b.serial() && a.node() == b.node() &&
+         a.creation() == b.creation();
+}
+
 // A message on its way to another node, before the control term is chosen (it depends on the
 // flags negotiated with that node).
+// Signal kinds (link .. monitor_exit) carry their fields in `to`/`msg` as noted; the wire form
+// (payload variant or not, UNLINK_ID or UNLINK, MONITOR_P or nothing) is chosen per peer.
 struct outgoing {
-  enum class kind { to_pid, to_name, to_alias, control } k = kind::to_pid;
+  enum class kind {
+    to_pid,
+    to_name,
+    to_alias,
+    control,       // `to` is the whole control tuple, `msg` the payload if any
+    link,          // LINK from -> to (pid)
+    unlink,        // UNLINK_ID {35, id, from, to}, or UNLINK without DFLAG_UNLINK_ID
+    exit,          // link exit signal from -> to, msg = reason
+    exit2,         // exit/2 signal from -> to, msg = reason
+    monitor,       // MONITOR_P from -> to (pid or name atom), msg = ref
+    demonitor,     // DEMONITOR_P, same fields
+    monitor_exit,  // to = {TargetObj, Watcher, Ref}, msg = reason; from = the dying pid
+  } k = kind::to_pid;
   pid from;
   term to;  // pid, name atom, alias reference, or the whole control tuple
   std::optional<term> msg;
+  std::uint64_t id = 0;  // unlink id
 };
 
 class node_impl final : public net::connection_owner,
@@ -91,6 +118,29 @@ class node_impl final : public net::connection_owner,
   // Records a monitor: `watcher` monitors `target` under `ref`; either may be remote.
   void record_monitor(const pid& watcher, const pid& target, const reference& ref);
 
+  // --- signals (signals.cpp). Callable from any thread: the bookkeeping is guarded by
+  // procs_m_, and every effect (queue pushes, sends, deaths) happens after it is released.
+  std::error_code link(const pid& self, const pid& other);
+  std::error_code unlink(const pid& self, const pid& other);
+  std::error_code exit2(const pid& from, const pid& to, const term& reason);
+  // The local process dies with `reason` (no-op when already dead).
+  void exit_proc(mailbox_queue& q, const term& reason);
+  reference monitor(const pid& self, const term& target, atom node);
+  bool demonitor(const pid& self, const reference& ref);
+  std::error_code monitor_node(const pid& self, atom node, bool on);
+  reference alias(const pid& self);
+  bool unalias(const pid& self, const reference& ref);
+  std::optional<pid> group_leader(const pid& self) const;
+  void set_group_leader(const pid& self, const pid& gl);
+  // Every link and monitor across the connection to `peer` fires with noconnection.
+  void connection_lost(atom peer);
+  // Counts for leak checks (tests, soak).
+  struct signal_stats {
+    std::size_t processes = 0, names = 0, extras = 0, links = 0, monitors = 0, watching = 0,
+                aliases = 0, node_monitors = 0, peer_index = 0;
+  };
+  signal_stats stats() const;
+
   // --- spawning (spawn.cpp) ---
   void handle_spawn_request(net::connection_base& c, const term& control, const term& args);
   void handle_spawn_reply(net::connection_base& c, const term& control);
@@ -117,17 +167,47 @@ class node_impl final : public net::connection_owner,
     std::vector<std::pair<outgoing, net::any_completion<std::error_code>>> queued;
     std::vector<net::any_completion<std::error_code>> waiters;
   };
-  struct monitor_entry {
+  struct link_entry {
+    pid other;
+    std::uint64_t unlink_id = 0;  // 0: active; else inactive until UNLINK_ID_ACK with this id
+  };
+  struct monitor_entry {  // `watcher` monitors us
     reference ref;
     pid watcher;
     std::optional<atom> by_name;
   };
+  struct watch_entry {  // we monitor someone
+    reference ref;
+    term object;               // what DOWN names: the pid, or {Name, Node}
+    term target;               // what DEMONITOR_P names: the pid, or the name atom
+    std::optional<pid> local;  // the target when it is on our node
+    atom node;
+  };
+  // Only processes that link, monitor, own a name or alias, ... carry these (one pointer
+  // otherwise), so idle mailboxes stay small.
+  struct proc_extras {
+    std::optional<atom> name;
+    std::optional<pid> group_leader;
+    std::vector<link_entry> links;
+    std::vector<monitor_entry> monitors;
+    std::vector<watch_entry> watching;
+    std::vector<reference> aliases;
+    std::vector<atom> node_monitors;
+    bool empty() const noexcept {
+      return !name && !group_leader && links.empty() && monitors.empty() && watching.empty() &&
+             aliases.empty() && node_monitors.empty();
+    }
+  };
   struct proc_entry {
     std::shared_ptr<mailbox_queue> q;
-    std::optional<atom> name;
-    std::vector<pid> links;
-    std::vector<monitor_entry> monitors;
+    std::unique_ptr<proc_extras> x;
+    proc_extras& extras() {
+      if (!x) x = std::make_unique<proc_extras>();
+      return *x;
+    }
   };
+  // Deferred effects of a signal, run after procs_m_ is released.
+  struct effects;
   static std::uint64_t key(const pid& p) noexcept {
     return (std::uint64_t{p.serial()} << 32) | p.id();
   }
@@ -156,11 +236,21 @@ class node_impl final : public net::connection_owner,
                       const reference& ref);
   void handle_global(net::connection_base& c, const pid& from, const term& msg);
   void handle_link(net::connection_base& c, const pid& from, const pid& to);
-  void send_exit_signal(net::connection_base& c, const pid& from, const pid& to, const term& why);
-  void send_monitor_exit(net::connection_base& c, const term& target, const pid& watcher,
-                         const reference& ref, const term& reason);
-  void drop_remote_links(atom peer);
-  void notify_proc_exit(const proc_entry& pe, const pid& self, atom reason);
+  void handle_unlink(const pid& from, const pid& to, std::uint64_t id, bool ack);
+  void handle_demonitor(const pid& from, const term& target, const reference& ref);
+  void handle_exit(const pid& from, const pid& to, const term& reason, bool link);
+  void handle_monitor_exit(const term& from, const pid& to, const reference& ref,
+                           const term& reason);
+  void handle_alias_send(const reference& alias, const term& msg);
+
+  // signals.cpp
+  std::error_code send_signal(outgoing o, atom node);  // only over a connection up or pending
+  void run(effects& fx);
+  void kill_locked(std::uint64_t k, const term& reason, effects& fx);
+  void exit_signal_locked(const pid& from, const pid& to, const term& reason, bool link,
+                          effects& fx);
+  void drain_locked(effects& fx);
+  void index_peer_locked(atom node, std::uint64_t k);
 
   boost::asio::any_io_executor ex_;
   strand_type strand_;
@@ -185,6 +275,10 @@ class node_impl final : public net::connection_owner,
   mutable std::shared_mutex procs_m_;
   std::unordered_map<std::uint64_t, proc_entry> procs_;
   std::unordered_map<atom, std::uint64_t> names_;
+  std::unordered_map<term, std::uint64_t> aliases_;  // active alias -> owner
+  // Processes with links/monitors over a node's connection (may hold stale keys).
+  std::unordered_map<atom, std::unordered_set<std::uint64_t>> by_peer_;
+  std::atomic<std::uint64_t> next_unlink_id_{1};
   std::atomic<std::uint64_t> next_pid_{1};
   std::atomic<std::uint64_t> next_ref_{1};
   std::uint32_t ref_salt_ = 0;

@@ -18,7 +18,7 @@ mailbox& mailbox::operator=(mailbox&& o) noexcept {
 mailbox::~mailbox() { close(); }
 
 void mailbox::close() {
-  if (q_ && node_) node_->close_mailbox(*q_);
+  if (q_ && node_) node_->exit_proc(*q_, term(atoms::normal));
 }
 
 std::error_code mailbox::send(const pid& to, const term& msg) {
@@ -78,8 +78,9 @@ result<void> node_impl::register_name(const std::shared_ptr<mailbox_queue>& q, a
   auto it = procs_.find(key(q->self()));
   if (it == procs_.end() || q->closed()) return error(node_errc::closed);
   if (names_.count(name)) return error(node_errc::name_taken);
-  if (it->second.name) names_.erase(*it->second.name);
-  it->second.name = name;
+  auto& x = it->second.extras();
+  if (x.name) names_.erase(*x.name);
+  x.name = name;
   names_[name] = key(q->self());
   return {};
 }
@@ -87,24 +88,13 @@ result<void> node_impl::register_name(const std::shared_ptr<mailbox_queue>& q, a
 void node_impl::unregister_name(const mailbox_queue& q) {
   std::unique_lock lk(procs_m_);
   auto it = procs_.find(key(q.self()));
-  if (it == procs_.end() || !it->second.name) return;
-  names_.erase(*it->second.name);
-  it->second.name.reset();
+  if (it == procs_.end() || !it->second.x || !it->second.x->name) return;
+  names_.erase(*it->second.x->name);
+  it->second.x->name.reset();
+  if (it->second.x->empty()) it->second.x.reset();
 }
 
-void node_impl::close_mailbox(mailbox_queue& q) {
-  q.close();
-  proc_entry pe;
-  {
-    std::unique_lock lk(procs_m_);
-    auto it = procs_.find(key(q.self()));
-    if (it == procs_.end() || it->second.q.get() != &q) return;
-    pe = std::move(it->second);
-    procs_.erase(it);
-    if (pe.name) names_.erase(*pe.name);
-  }
-  notify_proc_exit(pe, q.self(), atom("normal"));
-}
+void node_impl::close_mailbox(mailbox_queue& q) { exit_proc(q, term(atoms::normal)); }
 
 std::shared_ptr<mailbox_queue> node_impl::find_local(const pid& p) const {
   if (!is_local(p)) return nullptr;
@@ -137,6 +127,13 @@ std::error_code node_impl::deliver_local(const outgoing& o) {
     if (auto* p = o.to.get_if<pid>()) q = find_local(*p);
   } else if (o.k == outgoing::kind::to_name) {
     if (auto* a = o.to.get_if<atom>()) q = find_name(*a);
+  } else if (o.k == outgoing::kind::to_alias) {
+    if (auto* r = o.to.get_if<reference>(); r && o.msg) handle_alias_send(*r, *o.msg);
+    return {};
+  } else if (o.k == outgoing::kind::exit || o.k == outgoing::kind::exit2) {
+    if (auto* p = o.to.get_if<pid>(); p && o.msg)
+      handle_exit(o.from, *p, *o.msg, o.k == outgoing::kind::exit);
+    return {};
   }
   if (q && o.msg) q->push(*o.msg);  // a dead pid or unknown name: dropped, as in Erlang
   return {};
@@ -147,27 +144,77 @@ std::uint64_t sender_key(const pid& p) noexcept {
   return ((std::uint64_t{p.serial()} << 32) | p.id()) + 1;
 }
 
-// The control tuple for `o`, as the negotiated flags want it (reference section 6).
-term control_for(const outgoing& o, dist::dflags f) {
+// The control message for `o` as the flags negotiated with the peer want it (reference
+// section 6), with its payload if any. False: nothing goes on the wire (a monitor the peer
+// cannot take: the BEAM's rule for primitive nodes, it only fires on noconnection).
+bool control_for(const outgoing& o, dist::dflags f, term& ctl, const term*& payload) {
+  using k = outgoing::kind;
+  const term* m = o.msg ? &*o.msg : nullptr;
+  payload = nullptr;
+  const bool pl = f & dist::flag::exit_payload;
   switch (o.k) {
-    case outgoing::kind::to_pid:
-      return (f & dist::flag::send_sender) ? term(tuple{22, o.from, o.to})
-                                           : term(tuple{2, atom(), o.to});
-    case outgoing::kind::to_name:
-      return tuple{6, o.from, atom(), o.to};
-    case outgoing::kind::to_alias:
-      return tuple{33, o.from, o.to};
-    case outgoing::kind::control:
-      break;
+    case k::to_pid:
+      ctl = (f & dist::flag::send_sender) ? term(tuple{22, o.from, o.to})
+                                          : term(tuple{2, atom(), o.to});
+      payload = m;
+      return true;
+    case k::to_name:
+      ctl = tuple{6, o.from, atom(), o.to};
+      payload = m;
+      return true;
+    case k::to_alias:
+      if (!(f & dist::flag::alias)) return false;  // the peer has no aliases: dropped
+      ctl = tuple{33, o.from, o.to};
+      payload = m;
+      return true;
+    case k::control:
+      ctl = o.to;
+      payload = m;
+      return true;
+    case k::link:
+      ctl = tuple{1, o.from, o.to};
+      return true;
+    case k::unlink:
+      ctl = (f & dist::flag::unlink_id) ? term(tuple{35, o.id, o.from, o.to})
+                                        : term(tuple{4, o.from, o.to});
+      return true;
+    case k::exit:
+    case k::exit2: {
+      const int op = o.k == k::exit ? (pl ? 24 : 3) : (pl ? 26 : 8);
+      if (pl) {
+        ctl = tuple{op, o.from, o.to};
+        payload = m;
+      } else {
+        ctl = tuple{op, o.from, o.to, *m};
+      }
+      return true;
+    }
+    case k::monitor:
+    case k::demonitor:
+      if (!(f & dist::flag::dist_monitor)) return false;
+      if (o.to.is_atom() && !(f & dist::flag::dist_monitor_name)) return false;
+      ctl = tuple{o.k == k::monitor ? 19 : 20, o.from, o.to, *m};
+      return true;
+    case k::monitor_exit: {
+      auto& t = *o.to.get_if<tuple>();
+      if (pl) {
+        ctl = tuple{28, t[0], t[1], t[2]};
+        payload = m;
+      } else {
+        ctl = tuple{21, t[0], t[1], t[2], *m};
+      }
+      return true;
+    }
   }
-  return o.to;
+  return false;
 }
 }  // namespace
 
 std::error_code node_impl::send_on(net::connection_base& c, const outgoing& o, net::send_wait w) {
-  const auto f = c.flags();
-  term ctl = control_for(o, f);
-  return c.send(ctl, o.msg ? &*o.msg : nullptr, sender_key(o.from), w);
+  term ctl;
+  const term* payload = nullptr;
+  if (!control_for(o, c.flags(), ctl, payload)) return {};
+  return c.send(ctl, payload, sender_key(o.from), w);
 }
 
 std::error_code node_impl::route(outgoing o, atom node, net::send_wait wait) {
@@ -225,9 +272,10 @@ void node_impl::async_route(outgoing o, atom node, net::any_completion<std::erro
       return;
     }
   }
-  const auto f = c->flags();
-  term ctl = control_for(o, f);
-  c->async_send(ctl, o.msg ? &*o.msg : nullptr, sender_key(o.from), std::move(h));
+  term ctl;
+  const term* payload = nullptr;
+  if (!control_for(o, c->flags(), ctl, payload)) return h(std::error_code());
+  c->async_send(ctl, payload, sender_key(o.from), std::move(h));
 }
 
 }  // namespace detail

@@ -15,10 +15,6 @@ const atom a_gen_cast("$gen_cast");
 const pid* as_pid(const term& t) { return t.get_if<pid>(); }
 const reference* as_ref(const term& t) { return t.get_if<reference>(); }
 
-bool same(const pid& a, const pid& b) {
-  return a.id() == b.id() && a.serial() == b.serial() && a.node() == b.node() &&
-         a.creation() == b.creation();
-}
 }  // namespace
 
 void node_impl::invalid(net::connection_base& c, const term& control, const std::string& why) {
@@ -27,22 +23,6 @@ void node_impl::invalid(net::connection_base& c, const term& control, const std:
   log(log_level::error, "invalid distribution message from " + c.peer_name() + ": " + text + " (" +
                             why + "); closing the connection");
   c.close(make_error_code(node_errc::invalid_message), "invalid distribution message " + text);
-}
-
-void node_impl::send_exit_signal(net::connection_base& c, const pid& from, const pid& to,
-                                 const term& why) {
-  if (c.flags() & dist::flag::exit_payload)
-    (void)c.send(tuple{24, from, to}, &why);
-  else
-    (void)c.send(tuple{3, from, to, why}, nullptr);
-}
-
-void node_impl::send_monitor_exit(net::connection_base& c, const term& target, const pid& watcher,
-                                  const reference& ref, const term& reason) {
-  if (c.flags() & dist::flag::exit_payload)
-    (void)c.send(tuple{28, target, watcher, ref}, &reason);
-  else
-    (void)c.send(tuple{21, target, watcher, ref, reason}, nullptr);
 }
 
 void node_impl::reply_call(net::connection_base& c, const term& from, const term& reply) {
@@ -170,6 +150,8 @@ void node_impl::handle_global(net::connection_base& c, const pid& from, const te
   // init_connect_ack, lost_connection, in_sync ...: nothing to do.
 }
 
+// MONITOR_P from a remote watcher: remember it (the target's exit sends MONITOR_P_EXIT), or
+// answer noproc at once.
 void node_impl::handle_monitor(net::connection_base& c, const pid& from, const term& target,
                                const reference& ref) {
   if (auto* p = as_pid(target)) {
@@ -178,7 +160,8 @@ void node_impl::handle_monitor(net::connection_base& c, const pid& from, const t
       std::unique_lock lk(procs_m_);
       auto it = procs_.find(key(*p));
       if (it != procs_.end()) {
-        it->second.monitors.push_back({ref, from, std::nullopt});
+        it->second.extras().monitors.push_back({ref, from, std::nullopt});
+        index_peer_locked(from.node(), it->first);
         return;
       }
     }
@@ -189,46 +172,67 @@ void node_impl::handle_monitor(net::connection_base& c, const pid& from, const t
     std::unique_lock lk(procs_m_);
     auto n = names_.find(*a);
     if (n != names_.end()) {
-      procs_[n->second].monitors.push_back({ref, from, *a});
-      return;
+      auto it = procs_.find(n->second);
+      if (it != procs_.end()) {
+        it->second.extras().monitors.push_back({ref, from, *a});
+        index_peer_locked(from.node(), it->first);
+        return;
+      }
     }
   }
-  send_monitor_exit(c, target, from, ref, atoms::noproc);
+  (void)send_on(c,
+                outgoing{outgoing::kind::monitor_exit, system_pid_, term(tuple{target, from, ref}),
+                         term(atoms::noproc)},
+                net::send_wait::never);
 }
 
+void node_impl::handle_demonitor(const pid& from, const term& target, const reference& ref) {
+  std::unique_lock lk(procs_m_);
+  std::uint64_t k = 0;
+  if (auto* p = as_pid(target)) {
+    if (!is_local(*p)) return;
+    k = key(*p);
+  } else if (auto* a = target.get_if<atom>()) {
+    auto n = names_.find(*a);
+    if (n == names_.end()) return;
+    k = n->second;
+  }
+  auto it = procs_.find(k);
+  if (it == procs_.end() || !it->second.x) return;
+  std::erase_if(it->second.x->monitors,
+                [&](const monitor_entry& m) { return same(m.ref, ref) && same(m.watcher, from); });
+}
+
+// LINK from a remote process: create an active link unless link state exists already (even
+// inactive: our UNLINK_ID is on its way); a dead target answers EXIT noproc.
 void node_impl::handle_link(net::connection_base& c, const pid& from, const pid& to) {
   if (is_local(to)) {
     std::unique_lock lk(procs_m_);
     auto it = procs_.find(key(to));
     if (it != procs_.end()) {
-      auto& ls = it->second.links;
-      if (std::none_of(ls.begin(), ls.end(), [&](const pid& x) { return same(x, from); }))
-        ls.push_back(from);
+      auto& ls = it->second.extras().links;
+      if (std::none_of(ls.begin(), ls.end(),
+                       [&](const link_entry& x) { return same(x.other, from); })) {
+        ls.push_back({from, 0});
+        index_peer_locked(from.node(), it->first);
+      }
       return;
     }
   }
-  send_exit_signal(c, to, from, atoms::noproc);
+  (void)send_on(c, outgoing{outgoing::kind::exit, to, from, term(atoms::noproc)},
+                net::send_wait::never);
 }
 
-void node_impl::notify_proc_exit(const proc_entry& pe, const pid& self, atom reason) {
-  auto conn_of = [&](atom n) -> std::shared_ptr<net::connection_base> {
-    std::shared_lock lk(peers_m_);
-    auto it = peers_.find(n);
-    return (it != peers_.end() && it->second.up) ? it->second.conn : nullptr;
-  };
-  for (auto& l : pe.links)
-    if (auto c = conn_of(l.node())) send_exit_signal(*c, self, l, reason);
-  for (auto& m : pe.monitors)
-    if (auto c = conn_of(m.watcher.node()))
-      send_monitor_exit(*c, m.by_name ? term(*m.by_name) : term(self), m.watcher, m.ref, reason);
-}
-
-void node_impl::drop_remote_links(atom peer) {
+// UNLINK_ID_ACK / old UNLINK / UNLINK_ID: link state changes of `to` about `from`.
+void node_impl::handle_unlink(const pid& from, const pid& to, std::uint64_t id, bool ack) {
   std::unique_lock lk(procs_m_);
-  for (auto& [k, pe] : procs_) {
-    std::erase_if(pe.links, [&](const pid& p) { return p.node() == peer; });
-    std::erase_if(pe.monitors, [&](const monitor_entry& m) { return m.watcher.node() == peer; });
-  }
+  if (!is_local(to)) return;
+  auto it = procs_.find(key(to));
+  if (it == procs_.end() || !it->second.x) return;
+  std::erase_if(it->second.x->links, [&](const link_entry& l) {
+    if (!same(l.other, from)) return false;
+    return ack ? (l.unlink_id != 0 && l.unlink_id == id) : l.unlink_id == 0;
+  });
 }
 
 void node_impl::on_message(net::connection_base& c, term control, std::optional<term> payload) {
@@ -291,7 +295,7 @@ void node_impl::on_message(net::connection_base& c, term control, std::optional<
     case 34: {  // ALIAS_SEND_TT
       if (!need(op == 33 ? 3 : 4, true)) return;
       if (!as_pid(el(1)) || !as_ref(el(2))) return invalid(c, control, "ALIAS_SEND fields");
-      return;  // no aliases yet: an inactive alias drops the message
+      return handle_alias_send(*as_ref(el(2)), *payload);
     }
     case 19:    // MONITOR_P {19, From, To, Ref}
     case 20: {  // DEMONITOR_P
@@ -302,11 +306,7 @@ void node_impl::on_message(net::connection_base& c, term control, std::optional<
       if (!ref || !(el(2).is_pid() || el(2).is_atom()))
         return invalid(c, control, "monitor target or reference");
       if (op == 19) return handle_monitor(c, *from, el(2), *ref);
-      std::unique_lock lk(procs_m_);
-      for (auto& [k, pe] : procs_)
-        std::erase_if(pe.monitors,
-                      [&](const monitor_entry& m) { return term(m.ref) == term(*ref); });
-      return;
+      return handle_demonitor(*from, el(2), *ref);
     }
     case 21:    // MONITOR_P_EXIT {21, From, To, Ref, Reason}
     case 28: {  // PAYLOAD_MONITOR_P_EXIT {28, From, To, Ref} + Reason
@@ -314,7 +314,7 @@ void node_impl::on_message(net::connection_base& c, term control, std::optional<
       auto* to = local_pid(el(2));
       if (!to) return;
       const term& reason = op == 21 ? el(4) : *payload;
-      deliver_to(*to, tuple{atoms::DOWN, el(3), atoms::process, el(1), reason});
+      if (auto* ref = as_ref(el(3))) handle_monitor_exit(el(1), *to, *ref, reason);
       return;
     }
     case 1: {  // LINK {1, From, To}
@@ -328,6 +328,9 @@ void node_impl::on_message(net::connection_base& c, term control, std::optional<
       if (c.flags() & dist::flag::unlink_id)
         return invalid(c, control, "UNLINK after UNLINK_ID was negotiated");
       if (!need(3, false)) return;
+      auto* from = peer_pid(el(1));
+      auto* to = from ? local_pid(el(2)) : nullptr;
+      if (to) handle_unlink(*from, *to, 0, false);
       return;
     }
     case 35: {  // UNLINK_ID {35, Id, From, To}: acknowledge first, always
@@ -335,16 +338,19 @@ void node_impl::on_message(net::connection_base& c, term control, std::optional<
       auto* from = peer_pid(el(2));
       auto* to = from ? local_pid(el(3)) : nullptr;
       if (!to || !el(1).is_integer()) return;
-      (void)c.send(tuple{36, el(1), *to, *from}, nullptr);
-      std::unique_lock lk(procs_m_);
-      auto it = procs_.find(key(*to));
-      if (it != procs_.end())
-        std::erase_if(it->second.links, [&](const pid& x) { return same(x, *from); });
+      (void)send_on(c, outgoing{outgoing::kind::control, *to, term(tuple{36, el(1), *to, *from})},
+                    net::send_wait::never);
+      handle_unlink(*from, *to, 0, false);
       return;
     }
-    case 36:  // UNLINK_ID_ACK
-      need(4, false);
+    case 36: {  // UNLINK_ID_ACK {36, Id, From, To}
+      if (!need(4, false)) return;
+      auto* from = peer_pid(el(2));
+      auto* to = from ? local_pid(el(3)) : nullptr;
+      auto id = el(1).to_int64();
+      if (to && id) handle_unlink(*from, *to, static_cast<std::uint64_t>(*id), true);
       return;
+    }
     case 3:     // EXIT {3, From, To, Reason}
     case 8:     // EXIT2
     case 13:    // EXIT_TT {13, From, To, Token, Reason}
@@ -363,18 +369,17 @@ void node_impl::on_message(net::connection_base& c, term control, std::optional<
       auto* to = from ? local_pid(el(2)) : nullptr;
       if (!to) return;
       const term& reason = pl ? *payload : el(n - 1);
-      {
-        std::unique_lock lk(procs_m_);
-        auto it = procs_.find(key(*to));
-        if (it != procs_.end())
-          std::erase_if(it->second.links, [&](const pid& x) { return same(x, *from); });
-      }
-      deliver_to(*to, tuple{atoms::EXIT, *from, reason});
+      const bool link = op == 3 || op == 13 || op == 24 || op == 25;
+      return handle_exit(*from, *to, reason, link);
+    }
+    case 7: {  // GROUP_LEADER {7, Leader, Pid}
+      if (!need(3, false)) return;
+      auto* gl = as_pid(el(1));
+      auto* to = gl ? local_pid(el(2)) : nullptr;
+      if (!gl) return invalid(c, control, "group leader is not a pid");
+      if (to) set_group_leader(*to, *gl);
       return;
     }
-    case 7:  // GROUP_LEADER {7, Leader, Pid}
-      need(3, false);
-      return;
     case 29:    // SPAWN_REQUEST {29, ReqId, From, GL, {M,F,A}, Opts} + Args
     case 30: {  // SPAWN_REQUEST_TT
       if (!need(op == 29 ? 6 : 7, true)) return;
