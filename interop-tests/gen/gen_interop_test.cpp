@@ -43,12 +43,13 @@ struct cpp_echo {
 
   cpp_echo(node& n, atom name) {
     srv = gen::server::start(n, name,
-                             {.call = [this](gen::context&, const term& r,
+                             {.call = [this](gen::context& ctx, const term& r,
                                              const gen::from& f) -> std::optional<term> {
                                 auto& t = r.as<tuple>();
                                 std::string_view op = t[0].as<atom>().text();
                                 if (op == "echo") return t[1];
                                 if (op == "tag") return f.tag();
+                                if (op == "self") return term(ctx.self().self());
                                 if (op == "later") {
                                   auto& a = t[1].as<tuple>();
                                   auto ms = std::chrono::milliseconds(*a[0].to_int64());
@@ -136,6 +137,16 @@ TEST_CASE("erl calls a C++ gen_server: call, timeouts, multi_call, abcast, cast,
   CHECK(erl.eval("gen_server:call(" + S + ", {echo, 2}, infinity)") == "2");
   // The tag of a remote call is [alias|Ref], echoed as is.
   CHECK(erl.eval("[alias|R] = gen_server:call(" + S + ", {tag, []}), is_reference(R)") == "true");
+  // By pid; the other tag forms, sent raw: a plain Ref and [[alias|Ref]|_] (gen:reply's second
+  // form) come back unchanged, the latter through the alias.
+  CHECK(erl.eval("CP = gen_server:call(" + S + ", {self, []}), is_pid(CP)") == "true");
+  CHECK(erl.eval("gen_server:call(CP, {echo, bypid})") == "bypid");
+  CHECK(erl.eval("T1 = make_ref(), CP ! {'$gen_call', {self(), T1}, {echo, t1}}, "
+                 "receive {T1, R1} -> R1 after 5000 -> timeout end") == "t1");
+  CHECK(erl.eval("A4 = alias(), T4 = [[alias|A4]|x], CP ! {'$gen_call', {self(), T4}, {echo, t4}}, "
+                 "receive {T4, R4} -> R4 after 5000 -> timeout end") == "t4");
+  CHECK(erl.eval("unalias(A4), CP ! {'$gen_call', {self(), T4}, {echo, t5}}, "
+                 "receive {T4, R5} -> R5 after 500 -> none end") == "none");
   // A reply from another thread, later.
   CHECK(erl.eval("gen_server:call(" + S + ", {later, {50, late_ok}}, 5000)") == "late_ok");
   // A timeout: the reply that comes after it is dropped (the alias is inactive).
@@ -176,9 +187,13 @@ TEST_CASE("erl calls a C++ gen_server that dies mid-call") {
   cpp_node c(opts_for(erl, e));
   REQUIRE(c.start() == std::error_code());
   cpp_echo srv(c.get(), atom("echo"));
+  // A linked Erlang process sees the same exit reason.
+  CHECK(erl.eval("process_flag(trap_exit, true), CP = gen_server:call({echo, '" + c.name() +
+                 "'}, {self, []}), link(CP)") == "true");
   auto r = erl.eval_catch("gen_server:call({echo, '" + c.name() + "'}, {crash, boom}, 5000)");
   CHECK(contains(r, "{exit,{boom,{gen_server,call,"));
   CHECK(srv.terminated == term(atom("boom")));
+  CHECK(erl.eval("receive {'EXIT', CP, W} -> W after 5000 -> timeout end") == "boom");
 }
 
 TEST_CASE("C++ calls an Erlang gen_server: reply, timeout, noproc, dies mid-call, nodedown") {
