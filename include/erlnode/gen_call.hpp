@@ -12,6 +12,7 @@
 
 #include <erlnode/mailbox.hpp>
 #include <erlnode/net/completion.hpp>
+#include <erlnode/node.hpp>
 #include <erlnode/term.hpp>
 
 #include <boost/asio/async_result.hpp>
@@ -19,6 +20,7 @@
 #include <chrono>
 #include <optional>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace erlnode::gen {
@@ -120,5 +122,33 @@ std::error_code cast(mailbox& self, const server_ref& dest, const term& request)
 
 // gen_server:abcast(Nodes, Name, Request): a cast to Name on every node.
 void abcast(mailbox& self, const std::vector<atom>& nodes, atom name, const term& request);
+
+// gen_server:multi_call(Nodes, Name, Request, Timeout): {Replies, BadNodes}. Replies are in
+// the order they arrived; a node whose server is missing, dies, is unreachable or does not
+// answer in time is bad. The calls go out from a temporary mailbox of `n` (as OTP's middleman
+// process), so replies after the timeout are dropped with it.
+struct multi_call_result {
+  std::vector<std::pair<atom, term>> replies;
+  std::vector<atom> bad_nodes;
+};
+multi_call_result multi_call(node& n, const std::vector<atom>& nodes, atom name,
+                             const term& request, std::chrono::milliseconds timeout = infinity);
+namespace detail {
+void start_multi_call(node& n, std::vector<atom> nodes, atom name, term request,
+                      std::chrono::milliseconds timeout, net::any_completion<multi_call_result> h);
+}
+// The same with any completion token, signature void(multi_call_result).
+template <class Token>
+auto async_multi_call(node& n, std::vector<atom> nodes, atom name, term request,
+                      std::chrono::milliseconds timeout, Token&& token) {
+  return boost::asio::async_initiate<Token, void(multi_call_result)>(
+      [&n](auto h, std::vector<atom> nodes, atom name, term request,
+           std::chrono::milliseconds timeout) {
+        detail::start_multi_call(
+            n, std::move(nodes), name, std::move(request), timeout,
+            net::any_completion<multi_call_result>(std::move(h), n.get_executor()));
+      },
+      token, std::move(nodes), name, std::move(request), timeout);
+}
 
 }  // namespace erlnode::gen

@@ -15,7 +15,8 @@
 // handlers must not block (no blocking gen::call inside them); coroutine handlers may co_await
 // (e.g. gen::async_call(ctx.self(), ...)), which holds the server until they finish, as a
 // gen_server waiting in a handler does. server::stop and from::reply may be called from any
-// thread.
+// thread. A running server keeps outstanding work on the executor (its pending receive), so
+// io_context::run() returns only once every server has ended (stop, or the node's io stopped).
 #pragma once
 
 #include <erlnode/gen_call.hpp>

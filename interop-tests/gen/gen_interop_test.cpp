@@ -247,6 +247,12 @@ TEST_CASE("C++ calls an Erlang gen_server: reply, timeout, noproc, dies mid-call
   CHECK(!gen::cast(mb, srv, term(tuple{atom("hello"), 1})));
   CHECK(erl.eval("receive {cast, M} -> M after 5000 -> timeout end") == "{hello,1}");
 
+  // multi_call: the erl server answers, the C++ node has no gsrv.
+  auto mc = gen::multi_call(c.get(), {en, c->name()}, atom("gsrv"), req("echo", 7), 5s);
+  REQUIRE(mc.replies.size() == 1);
+  CHECK(mc.replies[0] == std::pair<atom, term>(en, term(7)));
+  CHECK(mc.bad_nodes == std::vector<atom>{c->name()});
+
   // The callee stops mid-call without replying.
   r = gen::call(mb, srv, req("die", tuple{atom("shutdown"), atom("bye")}), 5s);
   CHECK(r.error() == gen::call_errc::exited);

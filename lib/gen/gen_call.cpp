@@ -1,6 +1,10 @@
-// The calling side of gen_server: gen:call's monitor + alias protocol, cast and abcast.
+// The calling side of gen_server: gen:call's monitor + alias protocol, cast, abcast and
+// multi_call.
 #include <erlnode/gen_call.hpp>
 
+#include <algorithm>
+#include <cstddef>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -171,5 +175,113 @@ void abcast(mailbox& self, const std::vector<atom>& nodes, atom name, const term
   term msg(tuple{a_gen_cast, request});
   for (atom n : nodes) (void)self.send(name, n, msg);
 }
+
+}  // namespace erlnode::gen
+
+// ------------------------------------------------------------------------------------------
+// multi_call
+
+namespace erlnode::gen {
+namespace {
+// One multi_call in flight, on its own temporary mailbox.
+struct multi_state {
+  mailbox mb;
+  term tag;                                    // a plain Ref; each node's tag is {Ref, Node}
+  std::vector<std::pair<atom, term>> waiting;  // node, monitor reference
+  multi_call_result out;
+  bool forever;
+  std::chrono::steady_clock::time_point deadline;
+
+  multi_state(node& n, const std::vector<atom>& nodes, atom name, const term& request,
+              std::chrono::milliseconds timeout)
+      : mb(n.create_mailbox()),
+        tag(n.make_ref()),
+        forever(timeout == infinity),
+        deadline(timeout == infinity ? std::chrono::steady_clock::time_point::max()
+                                     : std::chrono::steady_clock::now() + timeout) {
+    for (atom nd : nodes) {
+      term mref = mb.monitor(name, nd);
+      (void)mb.send(name, nd,
+                    term(tuple{a_gen_call, term(tuple{mb.self(), term(tuple{tag, nd})}), request}));
+      waiting.emplace_back(nd, std::move(mref));
+    }
+  }
+  bool done() const { return waiting.empty(); }
+  std::chrono::milliseconds remaining() const {
+    if (forever) return infinity;
+    auto left = deadline - std::chrono::steady_clock::now();
+    return std::max(std::chrono::milliseconds(0),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(left));
+  }
+  // {{Ref, Node}, Reply} or a DOWN of one of our monitors.
+  match_fn matcher() const {
+    return [this](const term& m) { return which(m) != waiting.size(); };
+  }
+  std::size_t which(const term& m) const {
+    auto* t = m.get_if<tuple>();
+    if (!t) return waiting.size();
+    for (std::size_t i = 0; i < waiting.size(); ++i) {
+      if (t->size() == 2 && (*t)[0] == term(tuple{tag, waiting[i].first})) return i;
+      if (t->size() == 5 && (*t)[0].is_atom(a_down) && (*t)[1] == waiting[i].second) return i;
+    }
+    return waiting.size();
+  }
+  void take(const term& m) {
+    std::size_t i = which(m);
+    if (i == waiting.size()) return;
+    auto& t = m.as<tuple>();
+    if (t.size() == 2) {
+      mb.demonitor(waiting[i].second.as<reference>(), true);
+      out.replies.emplace_back(waiting[i].first, t[1]);
+    } else {
+      out.bad_nodes.push_back(waiting[i].first);
+    }
+    waiting.erase(waiting.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+  // Timed out: what already arrived still counts; the rest are bad nodes.
+  multi_call_result finish() {
+    while (auto m = mb.try_receive(matcher())) take(*m);
+    for (auto& w : waiting) {
+      mb.demonitor(w.second.as<reference>(), true);
+      out.bad_nodes.push_back(w.first);
+    }
+    waiting.clear();
+    mb.close();
+    return std::move(out);
+  }
+};
+}  // namespace
+
+multi_call_result multi_call(node& n, const std::vector<atom>& nodes, atom name,
+                             const term& request, std::chrono::milliseconds timeout) {
+  multi_state s(n, nodes, name, request, timeout);
+  while (!s.done()) {
+    auto m = s.mb.receive(s.matcher(), s.remaining());
+    if (!m) break;
+    s.take(*m);
+  }
+  return s.finish();
+}
+
+namespace detail {
+namespace {
+void multi_step(std::shared_ptr<multi_state> s, net::any_completion<multi_call_result> h) {
+  if (s->done()) return h(s->finish());
+  auto m = s->matcher();
+  auto left = s->remaining();
+  s->mb.async_receive(std::move(m), left,
+                      [s, h = std::move(h)](std::error_code ec, term msg) mutable {
+                        if (ec) return h(s->finish());
+                        s->take(msg);
+                        multi_step(std::move(s), std::move(h));
+                      });
+}
+}  // namespace
+
+void start_multi_call(node& n, std::vector<atom> nodes, atom name, term request,
+                      std::chrono::milliseconds timeout, net::any_completion<multi_call_result> h) {
+  multi_step(std::make_shared<multi_state>(n, nodes, name, request, timeout), std::move(h));
+}
+}  // namespace detail
 
 }  // namespace erlnode::gen

@@ -312,3 +312,29 @@ TEST_CASE("gen: calls between two C++ nodes; nodedown") {
   CHECK(rp.error() == gen::call_errc::nodedown);
   CHECK(rp.reason() == term(tuple{atom("nodedown"), bn}));
 }
+
+TEST_CASE("gen: multi_call over two nodes: replies, a missing server, a dead node, a timeout") {
+  const std::uint16_t port = free_port();
+  test_node a("127.0.0.1", port), b("127.0.0.2", port);
+  echo_server ea(*a.n, atom("echo")), eb(*b.n, atom("echo"));
+  const atom an = a->name(), bn = b->name(), dead("g@127.0.0.9");
+
+  auto r = gen::multi_call(*a.n, {an, bn}, atom("echo"), req("echo", 1), 5s);
+  CHECK(r.bad_nodes.empty());
+  REQUIRE(r.replies.size() == 2);
+  for (auto& [nd, v] : r.replies) {
+    CHECK((nd == an || nd == bn));
+    CHECK(v == term(1));
+  }
+  r = gen::async_multi_call(*a.n, {bn, dead}, atom("echo"), req("echo", 2), 5s, use_future).get();
+  REQUIRE(r.replies.size() == 1);
+  CHECK(r.replies[0] == std::pair<atom, term>(bn, term(2)));
+  CHECK(r.bad_nodes == std::vector<atom>{dead});
+  r = gen::multi_call(*a.n, {an, bn}, atom("nosuch"), req("echo", 3), 5s);
+  CHECK(r.replies.empty());
+  CHECK(r.bad_nodes.size() == 2);
+  // `hang` never answers: both nodes are bad after the timeout.
+  r = gen::async_multi_call(*a.n, {an, bn}, atom("echo"), req("hang"), 200ms, use_future).get();
+  CHECK(r.replies.empty());
+  CHECK(r.bad_nodes.size() == 2);
+}
