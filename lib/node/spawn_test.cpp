@@ -67,6 +67,10 @@ asio::awaitable<void> scripted(mailbox& self, list args) {
   const term& how = args[1];
   if (how.is_atom(atom("return"))) co_return;
   if (how.is_atom(atom("cpp"))) throw std::runtime_error("bad thing");
+  if (how.is_atom(atom("wait"))) {
+    (void)co_await self.async_receive(asio::use_awaitable);
+    co_return;
+  }
   auto& t = how.as<tuple>();
   if (t[0].is_atom(atom("exit"))) raise_exit(t[1]);
   if (t[0].is_atom(atom("error"))) raise_error(t[1]);
@@ -271,6 +275,34 @@ TEST_CASE("spawn_request between two C++ nodes: links and monitors") {
     REQUIRE(r[2] == term(atoms::ok));
     CHECK(mb.receive(5s).value() == term(tuple{atoms::DOWN, ref.value(), atoms::process, r[3],
                                                et("{undef, [{nomod, nofun, [1, 2], []}]}")}));
+  }
+  SECTION("the requester died before the reply: the link carries its exit reason") {
+    auto r2 = a->create_mailbox();
+    spawn_options o;
+    o.link = true;
+    o.monitor = true;
+    REQUIRE(r2.spawn_request(bn, atom("demo"), atom("scripted"), list{mb.self(), atom("wait")}, o));
+    r2.exit(atom("boom"));
+    auto started = mb.receive(5s).value().as<tuple>();
+    const pid child = started[0].as<pid>();
+    auto ref = mb.monitor(child);
+    auto down = mb.receive(5s).value().as<tuple>();
+    CHECK(down[1] == term(ref));
+    CHECK((down[4] == term(atom("boom")) || down[4] == term(atoms::noproc)));
+  }
+  SECTION("SPAWN_REQUEST_TT is served like SPAWN_REQUEST") {
+    auto impl = a->impl();
+    reference id = impl->make_ref();
+    detail::expect_spawn_reply(*impl, mb.self(), id, bn);
+    term ctl(tuple{30, id, mb.self(), mb.self(), term(tuple{atom("demo"), atom("scripted"), 2}),
+                   list{}, atom("token")});
+    impl->route(detail::outgoing{detail::outgoing::kind::control, mb.self(), ctl,
+                                 term(list{mb.self(), atom("return")})},
+                bn);
+    auto r = mb.receive(5s).value().as<tuple>();
+    CHECK(r[1] == term(id));
+    CHECK(r[2] == term(atoms::ok));
+    CHECK(mb.receive(5s).value().as<tuple>()[0] == r[3]);
   }
   SECTION("our own node: a local request") {
     a->define_process(atom("demo"), atom("scripted"), scripted);
