@@ -9,6 +9,7 @@
 #include "result_print.hpp"
 
 #include <erlnode/epmd/client.hpp>
+#include <erlnode/epmd/protocol.hpp>
 #include <erlnode/text.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -17,6 +18,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 
 #include <netdb.h>
 #include <spawn.h>
@@ -33,6 +35,7 @@
 #include <iostream>
 #include <iterator>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -141,6 +144,37 @@ struct target {
   std::optional<std::uint16_t> port;
 };
 
+// PORT_PLEASE2 to the epmd at `ip`, with the sans-I/O codec (the epmd client's resolver
+// would start a thread, which costs more than the lookup).
+asio::awaitable<std::optional<std::uint16_t>> port_please(const std::string& ip,
+                                                          const std::string& alive) {
+  auto ex = co_await asio::this_coro::executor;
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(ip, ec);
+  auto req = epmd::encode(epmd::request(epmd::port_please2_request{alive}));
+  if (ec || !req) co_return std::nullopt;
+  asio::ip::tcp::socket s(ex);
+  co_await s.async_connect(asio::ip::tcp::endpoint(addr, epmd::port_from_env()),
+                           asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return std::nullopt;
+  co_await asio::async_write(s, asio::buffer(*req), asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return std::nullopt;
+  epmd::port2_reply_parser parser;
+  std::vector<std::uint8_t> buf(512);
+  for (;;) {
+    std::size_t n = co_await s.async_read_some(asio::buffer(buf),
+                                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return std::nullopt;
+    std::span<const std::uint8_t> in(buf.data(), n);
+    auto st = parser.feed(in);
+    if (!st) co_return std::nullopt;
+    if (*st == epmd::status::complete) break;
+  }
+  const auto& r = parser.get();
+  if (r.result != 0 || !r.node) co_return std::nullopt;
+  co_return r.node->port;
+}
+
 // Looks the port up in the target host's epmd (unless -address gave it) and connects.
 asio::awaitable<std::optional<asio::ip::tcp::socket>> dial(const target& t) {
   auto ex = co_await asio::this_coro::executor;
@@ -149,13 +183,9 @@ asio::awaitable<std::optional<asio::ip::tcp::socket>> dial(const target& t) {
   if (t.port) {
     port = *t.port;
   } else {
-    epmd::client_options co;
-    co.host = t.host_address;
-    auto alive = t.node.substr(0, t.node.find('@'));
-    auto ni = co_await epmd::async_port_please(ex, alive, co,
-                                               asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return std::nullopt;
-    port = ni.port;
+    auto p = co_await port_please(t.host_address, t.node.substr(0, t.node.find('@')));
+    if (!p) co_return std::nullopt;
+    port = *p;
   }
   asio::ip::tcp::socket s(ex);
   auto addr = asio::ip::make_address(t.host_address, ec);
