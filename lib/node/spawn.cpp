@@ -106,11 +106,6 @@ struct pending_request {
   bool link = false, monitor = false;
 };
 
-bool same_pid(const pid& a, const pid& b) {
-  return a.id() == b.id() && a.serial() == b.serial() && a.node() == b.node() &&
-         a.creation() == b.creation();
-}
-
 // The sender key routing.cpp uses for a pid, so that SPAWN_REPLY and the new process's later
 // signals share one ordered stream on the connection.
 std::uint64_t sender_key(const pid& p) noexcept {
@@ -390,7 +385,7 @@ void node_impl::handle_spawn_reply(net::connection_base& c, const term& control)
   const term& req_id = t[1];
   auto flags = static_cast<std::uint32_t>(*t[3].to_int64());
   auto p = take(*this, req_id);
-  if (!p || p->node.text() != c.peer_name() || !same_pid(p->from, *t[2].get_if<pid>())) {
+  if (!p || p->node.text() != c.peer_name() || !same(p->from, *t[2].get_if<pid>())) {
     log(log_level::debug, "SPAWN_REPLY for no request of ours: " + to_string(control));
     return;
   }
