@@ -15,8 +15,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 using namespace erlnode;
 using namespace std::chrono_literals;
@@ -317,6 +319,43 @@ TEST_CASE("spawn_request between two C++ nodes: links and monitors") {
     CHECK(mb.receive(5s).value() ==
           term(tuple{atoms::DOWN, ref.value(), atoms::process, r[3], atom("local")}));
   }
+}
+
+TEST_CASE("spawn_request from several threads at once: every reply and DOWN arrives") {
+  const auto port = free_port();
+  test_node a("127.0.0.1", port), b("127.0.0.2", port);
+  REQUIRE(!a.start());
+  REQUIRE(!b.start());
+  b->define_process(atom("demo"), atom("scripted"), scripted);
+  constexpr int threads = 4, per_thread = 200;
+  std::vector<std::thread> ts;
+  std::atomic<int> good{0};
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&] {
+      auto mb = a->create_mailbox();
+      spawn_options o;
+      o.monitor = true;
+      for (int i = 0; i < per_thread; ++i)
+        if (!mb.spawn_request(b->name(), atom("demo"), atom("scripted"),
+                              list{mb.self(), atom("return")}, o))
+          return;
+      int replies = 0, downs = 0, started = 0;
+      for (int i = 0; i < 3 * per_thread; ++i) {
+        auto m = mb.receive(10s);
+        if (!m) return;
+        auto& t = m->as<tuple>();
+        if (t[0] == term(atom("spawn_reply")) && t[2] == term(atoms::ok)) ++replies;
+        if (t[0] == term(atoms::DOWN) && t[4] == term(atoms::normal)) ++downs;
+        if (t.size() == 2) ++started;
+      }
+      if (replies == per_thread && downs == per_thread && started == per_thread) ++good;
+    });
+  for (auto& t : ts) t.join();
+  CHECK(good == threads);
+  // Nothing left behind on b.
+  for (int i = 0; i < 100 && b->impl()->stats().processes > 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  CHECK(b->impl()->stats().processes == 0);
 }
 
 TEST_CASE(
