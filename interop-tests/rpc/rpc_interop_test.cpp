@@ -4,6 +4,9 @@
 #include "node/cpp_node.hpp"
 #include "support/erl_process.hpp"
 
+#include "node/node_impl.hpp"
+#include "rpc/rpc_service.hpp"
+
 #include <erlnode/rpc.hpp>
 #include <erlnode/text.hpp>
 
@@ -308,16 +311,17 @@ TEST_CASE("C++ calls into erl") {
   CHECK(res.st == rpc_result::status::timeout);
   CHECK(to_string(res.to_rpc_term()) == "{badrpc,timeout}");
   // A node nobody runs: nodedown.
-  res = r.call(atom("nobody@" + short_hostname()), atom("erlang"), atom("node"), list{}, 10s);
+  res = r.call(atom("nobody@" + interop::short_hostname()), atom("erlang"), atom("node"), list{},
+               10s);
   CHECK(res.st == rpc_result::status::nodedown);
   CHECK(to_string(res.to_rpc_term()) == "{badrpc,nodedown}");
   // Cast: erl stores a value we then read.
   CHECK(!r.cast(a, atom("persistent_term"), atom("put"), list{atom("rpc_cast_key"), 42}));
   CHECK(eval("timer:sleep(200), persistent_term:get(rpc_cast_key, none)") == "42");
   // Multicall: erl, the other erl, ourselves, a missing node.
-  auto all =
-      r.multicall({a, atom(w().b.node_name()), w().c->name(), atom("nobody@" + short_hostname())},
-                  atom("erlang"), atom("node"), list{}, 10s);
+  auto all = r.multicall(
+      {a, atom(w().b.node_name()), w().c->name(), atom("nobody@" + interop::short_hostname())},
+      atom("erlang"), atom("node"), list{}, 10s);
   REQUIRE(all.size() == 4);
   CHECK(all[0].value == term(a));
   CHECK(all[1].value == term(atom(w().b.node_name())));
@@ -335,4 +339,24 @@ TEST_CASE("a call in flight when the callee node goes down: nodedown") {
   d.process().kill(9);
   auto res = f.get();
   CHECK(res.st == rpc_result::status::nodedown);
+}
+
+TEST_CASE("C++ calls into erl through rex (the path for peers without SPAWN)") {
+  auto& r = w().c->rpc();
+  auto svc = std::dynamic_pointer_cast<detail::rpc_service>(w().c->impl()->rpc_);
+  REQUIRE(svc);
+  svc->force_rex = true;
+  atom a(w().a.node_name());
+  auto res = r.call(a, atom("erlang"), atom("node"), list{}, 10s);
+  CHECK(res.value == term(a));
+  res = r.call(a, atom("erlang"), atom("error"), list{atom("x")}, 10s);
+  CHECK(res.st == rpc_result::status::badrpc);
+  CHECK(to_string(res.to_rpc_term()) == "{badrpc,{'EXIT',{x,[{erlang,error,[x],[]}]}}}");
+  res = r.call(a, atom("nomod"), atom("nofun"), list{1}, 10s);
+  CHECK(to_string(res.to_rpc_term()) == "{badrpc,{'EXIT',{undef,[{nomod,nofun,[1],[]}]}}}");
+  res = r.call(a, atom("timer"), atom("sleep"), list{1000}, 100ms);
+  CHECK(res.st == rpc_result::status::timeout);
+  CHECK(!r.cast(a, atom("persistent_term"), atom("put"), list{atom("rpc_rex_cast"), 7}));
+  CHECK(eval("timer:sleep(200), persistent_term:get(rpc_rex_cast, none)") == "7");
+  svc->force_rex = false;
 }

@@ -91,6 +91,11 @@ asio::awaitable<void> rpc_service::run_to_slot(std::shared_ptr<rpc_service> self
     if (auto q = n->find_local(to)) q->push(atoms::ok);
 }
 
+asio::awaitable<void> rpc_service::local_cast(std::shared_ptr<rpc_service> self, mailbox mb,
+                                              list args) {
+  co_await self->execute_cast(mb, std::move(args));
+}
+
 asio::awaitable<rpc_result> rpc_service::run_local(atom m, atom f, list args,
                                                    milliseconds timeout) {
   auto n = node_.lock();
@@ -135,7 +140,7 @@ asio::awaitable<rpc_result> rpc_service::run_call(atom node, atom m, atom f, lis
   const auto deadline = deadline_of(timeout);
   mailbox mb = n->new_mailbox();
   // erpc unless the peer is connected and lacks SPAWN (then rex, as OTP 23 callers did).
-  bool use_rex = false;
+  bool use_rex = force_rex.load();
   if (auto ci = n->connection(node); ci && !(ci->flags & dist::flag::spawn)) use_rex = true;
   n.reset();
 
@@ -275,11 +280,13 @@ std::error_code rpc_service::cast(atom node, atom m, atom f, list args) {
   if (!n) return make_error_code(node_errc::closed);
   if (node == n->name()) {
     mailbox mb = n->new_mailbox();
-    asio::co_spawn(ex_, execute_cast(std::move(mb), list{m, f, term(args)}), asio::detached);
+    list a{m, f, term(args)};
+    asio::co_spawn(ex_, local_cast(shared_from_this(), std::move(mb), std::move(a)),
+                   asio::detached);
     return {};
   }
   mailbox mb = n->new_mailbox();
-  bool use_rex = false;
+  bool use_rex = force_rex.load();
   if (auto ci = n->connection(node); ci && !(ci->flags & dist::flag::spawn)) use_rex = true;
   n.reset();
   if (use_rex)

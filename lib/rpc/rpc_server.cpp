@@ -42,12 +42,12 @@ rpc_service::rpc_service(std::shared_ptr<node_impl> n) : node_(n), ex_(n->execut
 
 void rpc_service::define(atom m, atom f, unsigned arity, rpc_handler h) {
   std::lock_guard lk(m_);
-  handlers_[{m, f, arity}] = std::move(h);
+  handlers_[{m, f, arity}] = std::make_shared<const handler>(std::move(h));
 }
 
 void rpc_service::define(atom m, atom f, unsigned arity, rpc_async_handler h) {
   std::lock_guard lk(m_);
-  handlers_[{m, f, arity}] = std::move(h);
+  handlers_[{m, f, arity}] = std::make_shared<const handler>(std::move(h));
 }
 
 bool rpc_service::undefine(atom m, atom f, unsigned arity) {
@@ -55,10 +55,11 @@ bool rpc_service::undefine(atom m, atom f, unsigned arity) {
   return handlers_.erase({m, f, arity}) > 0;
 }
 
-std::optional<rpc_service::handler> rpc_service::find(atom m, atom f, unsigned arity) const {
+std::shared_ptr<const rpc_service::handler> rpc_service::find(atom m, atom f,
+                                                              unsigned arity) const {
   std::lock_guard lk(m_);
   auto it = handlers_.find({m, f, arity});
-  if (it == handlers_.end()) return std::nullopt;
+  if (it == handlers_.end()) return nullptr;
   return it->second;
 }
 
@@ -120,7 +121,7 @@ static rpc_context spawned_context(const mailbox& self, const term& ref) {
   return rpc_context{caller_node, gl, gl};
 }
 
-asio::awaitable<void> rpc_service::execute_call(mailbox self, list args) {
+asio::awaitable<void> rpc_service::execute_call(mailbox& self, list args) {
   ++calls_;
   if (args.size() != 4 || !args.is_proper()) {
     self.exit(undef_exit(a_execute_call, args));
@@ -137,7 +138,7 @@ asio::awaitable<void> rpc_service::execute_call(mailbox self, list args) {
   self.exit(erpc_exit_reason(ref, o));
 }
 
-asio::awaitable<void> rpc_service::execute_cast(mailbox self, list args) {
+asio::awaitable<void> rpc_service::execute_cast(mailbox& self, list args) {
   ++casts_;
   if (args.size() != 3 || !args.is_proper()) {
     self.exit(undef_exit(a_execute_cast, args));
@@ -317,13 +318,13 @@ asio::awaitable<void> rpc_service::rex_call(std::shared_ptr<mailbox> rex, term f
 namespace {
 // Process functions are plain functions returning the coroutine, so that nothing the
 // coroutine uses lives in the (copyable, maybe temporary) std::function object.
-asio::awaitable<void> run_execute_call(std::weak_ptr<detail::rpc_service> w, mailbox self,
+asio::awaitable<void> run_execute_call(std::weak_ptr<detail::rpc_service> w, mailbox& self,
                                        list args) {
-  if (auto s = w.lock()) co_await s->execute_call(std::move(self), std::move(args));
+  if (auto s = w.lock()) co_await s->execute_call(self, std::move(args));
 }
-asio::awaitable<void> run_execute_cast(std::weak_ptr<detail::rpc_service> w, mailbox self,
+asio::awaitable<void> run_execute_cast(std::weak_ptr<detail::rpc_service> w, mailbox& self,
                                        list args) {
-  if (auto s = w.lock()) co_await s->execute_cast(std::move(self), std::move(args));
+  if (auto s = w.lock()) co_await s->execute_cast(self, std::move(args));
 }
 }  // namespace
 
@@ -336,11 +337,11 @@ rpc_server& node::rpc() {
     impl_->rpc_ = svc;
   }
   std::weak_ptr<detail::rpc_service> w = svc;
-  define_process(a_erpc, a_execute_call, [w](mailbox self, list args) {
-    return run_execute_call(w, std::move(self), std::move(args));
+  define_process(a_erpc, a_execute_call, [w](mailbox& self, list args) {
+    return run_execute_call(w, self, std::move(args));
   });
-  define_process(a_erpc, a_execute_cast, [w](mailbox self, list args) {
-    return run_execute_cast(w, std::move(self), std::move(args));
+  define_process(a_erpc, a_execute_cast, [w](mailbox& self, list args) {
+    return run_execute_cast(w, self, std::move(args));
   });
   svc->start_rex();
   return *svc;

@@ -31,6 +31,9 @@ class rpc_service final : public rpc_server, public std::enable_shared_from_this
   std::error_code cast(atom node, atom m, atom f, list args) override;
   executor_type get_executor() const override { return ex_; }
 
+  // Test hook: calls and casts from C++ go through the peer's rex even when it has SPAWN.
+  std::atomic<bool> force_rex{false};
+
   // Starts rex once the node has started (at once if it has).
   void start_rex();
 
@@ -38,8 +41,8 @@ class rpc_service final : public rpc_server, public std::enable_shared_from_this
   boost::asio::awaitable<rpc_outcome> invoke(rpc_context ctx, atom m, atom f, list args);
 
   // The bodies of erpc:execute_call/4 and erpc:execute_cast/3 processes.
-  boost::asio::awaitable<void> execute_call(mailbox self, list args);
-  boost::asio::awaitable<void> execute_cast(mailbox self, list args);
+  boost::asio::awaitable<void> execute_call(mailbox& self, list args);
+  boost::asio::awaitable<void> execute_cast(mailbox& self, list args);
 
  protected:
   void start_call(atom node, atom m, atom f, list args, std::chrono::milliseconds timeout,
@@ -67,14 +70,16 @@ class rpc_service final : public rpc_server, public std::enable_shared_from_this
   static boost::asio::awaitable<void> run_to_slot(std::shared_ptr<rpc_service> self,
                                                   rpc_context ctx, atom m, atom f, list args,
                                                   std::shared_ptr<outcome_slot> out, pid to);
+  static boost::asio::awaitable<void> local_cast(std::shared_ptr<rpc_service> self, mailbox mb,
+                                                 list args);
   static boost::asio::awaitable<void> run_cast(std::shared_ptr<rpc_service> self, pid me, atom m,
                                                atom f, list args);
-  std::optional<handler> find(atom m, atom f, unsigned arity) const;
+  std::shared_ptr<const handler> find(atom m, atom f, unsigned arity) const;
 
   std::weak_ptr<node_impl> node_;
   boost::asio::any_io_executor ex_;
   mutable std::mutex m_;
-  std::map<key, handler> handlers_;
+  std::map<key, std::shared_ptr<const handler>> handlers_;  // shared: no copy per call
   std::atomic<bool> rex_started_{false};
   std::atomic<std::uint64_t> calls_{0}, casts_{0}, running_{0}, failed_{0};
 };

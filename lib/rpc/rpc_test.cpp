@@ -5,6 +5,9 @@
 #include <erlnode/rpc.hpp>
 #include <erlnode/text.hpp>
 
+#include "node/node_impl.hpp"
+#include "rpc/rpc_service.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -208,4 +211,52 @@ TEST_CASE("calls on the own node, with and without timeout") {
   CHECK(all[0].value == term(2));
   CHECK(all[1].value == term(2));
   CHECK(r.multicall({}, atom("t"), atom("add"), list{1, 1}).empty());
+}
+
+TEST_CASE("calls between C++ nodes: erpc, and rex as for peers without SPAWN") {
+  auto port = free_port();
+  test_node a("127.0.0.1", port), b("127.0.0.2", port);
+  define_t(b->rpc());
+  a.start();
+  b.start();
+  REQUIRE(wait_rex(b));
+  auto& r = a->rpc();
+  auto svc = std::dynamic_pointer_cast<detail::rpc_service>(a->impl()->rpc_);
+  REQUIRE(svc);
+  for (bool rex : {false, true}) {
+    INFO("through rex: " << rex);
+    svc->force_rex = rex;
+    auto res = r.call(b->name(), atom("t"), atom("add"), list{1, 2}, 5s);
+    CHECK(res.ok());
+    CHECK(res.value == term(3));
+    // The caller's node reaches the handler either way.
+    res = r.call(b->name(), atom("t"), atom("who"), list{}, 5s);
+    REQUIRE(res.ok());
+    CHECK(res.value.as<tuple>()[0] == term(a->name()));
+    res = r.call(b->name(), atom("nomod"), atom("nofun"), list{1}, 5s);
+    CHECK(str(res.to_rpc_term()) == "{badrpc,{'EXIT',{undef,[{nomod,nofun,[1],[]}]}}}");
+    CHECK(res.st == (rex ? rpc_result::status::badrpc : rpc_result::status::exception));
+    res = r.call(b->name(), atom("t"), atom("raise"), list{atom("throw"), 7}, 5s);
+    CHECK(str(res.to_rpc_term()) == "7");
+    res = r.call(b->name(), atom("t"), atom("raise"), list{atom("exit"), 7}, 5s);
+    CHECK(str(res.to_rpc_term()) == "{badrpc,{'EXIT',7}}");
+    res = r.call(b->name(), atom("t"), atom("sleep"), list{500}, 50ms);
+    CHECK(res.st == rpc_result::status::timeout);
+    // Casts: the handler runs on b.
+    auto before = b->rpc().stats().casts;
+    CHECK(!r.cast(b->name(), atom("t"), atom("add"), list{1, 1}));
+    for (int i = 0; i < 100 && b->rpc().stats().casts == before; ++i)
+      std::this_thread::sleep_for(10ms);
+    CHECK(b->rpc().stats().casts == before + 1);
+  }
+  svc->force_rex = false;
+  // Multicall across both nodes and a node nobody runs.
+  auto all = r.multicall({b->name(), a->name(), atom("n@127.0.0.3")}, atom("t"), atom("add"),
+                         list{2, 2}, 2s);
+  REQUIRE(all.size() == 3);
+  CHECK(all[0].value == term(4));
+  CHECK(all[1].st == rpc_result::status::exception);  // a has no module t
+  CHECK(all[2].st == rpc_result::status::nodedown);
+  std::this_thread::sleep_for(600ms);
+  CHECK(b->rpc().stats().running == 0);
 }
