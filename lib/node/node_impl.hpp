@@ -193,9 +193,10 @@ class node_impl final : public net::connection_owner,
     std::vector<watch_entry> watching;
     std::vector<reference> aliases;
     std::vector<atom> node_monitors;
+    std::vector<atom> peers;  // where by_peer_ lists us
     bool empty() const noexcept {
       return !name && !group_leader && links.empty() && monitors.empty() && watching.empty() &&
-             aliases.empty() && node_monitors.empty();
+             aliases.empty() && node_monitors.empty() && peers.empty();
     }
   };
   struct proc_entry {

@@ -88,7 +88,14 @@ term down_msg(const reference& ref, const term& object, const term& reason) {
 term exit_msg(const pid& from, const term& reason) { return tuple{atoms::EXIT, from, reason}; }
 }  // namespace
 
-void node_impl::index_peer_locked(atom node, std::uint64_t k) { by_peer_[node].insert(k); }
+void node_impl::index_peer_locked(atom node, std::uint64_t k) {
+  auto it = procs_.find(k);
+  if (it == procs_.end()) return;
+  auto& ps = it->second.extras().peers;
+  if (std::find(ps.begin(), ps.end(), node) != ps.end()) return;
+  ps.push_back(node);
+  by_peer_[node].insert(k);
+}
 
 // Runs the deferred effects (procs_m_ not held).
 void node_impl::run(effects& fx) {
@@ -136,16 +143,13 @@ void node_impl::kill_locked(std::uint64_t k, const term& reason, effects& fx) {
     b->second.erase(k);
     if (b->second.empty()) by_peer_.erase(b);
   };
+  for (auto n : x->peers) unindex(n);
   for (auto& l : x->links) {
-    if (l.unlink_id != 0) {
-      if (!is_local(l.other)) unindex(l.other.node());
-      continue;  // inactive: no exit signal
-    }
+    if (l.unlink_id != 0) continue;  // inactive: no exit signal
     if (is_local(l.other)) {
       fx.local.push_back({self, l.other, reason, true});
     } else {
       fx.sends.emplace_back(outgoing{outgoing::kind::exit, self, l.other, reason}, l.other.node());
-      unindex(l.other.node());
     }
   }
   for (auto& m : x->monitors) {
@@ -165,7 +169,6 @@ void node_impl::kill_locked(std::uint64_t k, const term& reason, effects& fx) {
       fx.sends.emplace_back(outgoing{outgoing::kind::monitor_exit, self,
                                      term(tuple{target, m.watcher, m.ref}), reason},
                             m.watcher.node());
-      unindex(m.watcher.node());
     }
   }
   for (auto& w : x->watching) {
@@ -177,10 +180,8 @@ void node_impl::kill_locked(std::uint64_t k, const term& reason, effects& fx) {
     } else {
       fx.sends.emplace_back(outgoing{outgoing::kind::demonitor, self, w.target, term(w.ref)},
                             w.node);
-      unindex(w.node);
     }
   }
-  for (auto n : x->node_monitors) unindex(n);
 }
 
 // An exit signal from `from` reaches the local process `to`: a link exit (the link is
@@ -520,6 +521,7 @@ void node_impl::connection_lost(atom peer) {
       if (it == procs_.end() || !it->second.x) continue;
       auto& x = *it->second.x;
       const pid& self = it->second.q->self();
+      std::erase(x.peers, peer);
       for (auto& l : x.links)
         if (l.other.node() == peer) fx.local.push_back({l.other, self, noconn, true});
       std::erase_if(x.watching, [&](const watch_entry& w) {
