@@ -222,6 +222,13 @@ TEST_CASE("OTP's erl_call calls C++ handlers as it calls a BEAM") {
 }
 
 TEST_CASE("caller timeouts leave nothing behind") {
+  auto idle = [] {
+    for (int i = 0; i < 100 && w().c->rpc().stats().running != 0; ++i)
+      std::this_thread::sleep_for(50ms);
+    std::this_thread::sleep_for(100ms);
+  };
+  idle();  // (handlers of earlier cases may still sleep)
+  const auto before = w().c->impl()->stats();
   CHECK(eval("rpc:call(C, t, sleep, [1000], 100)") == "{badrpc,timeout}");
   CHECK(eval("try erpc:call(C, t, sleep, [1000], 100) catch Cl:R -> {Cl, R} end") ==
         "{error,{erpc,timeout}}");
@@ -232,10 +239,14 @@ TEST_CASE("caller timeouts leave nothing behind") {
   // The handlers finish on their own; no late answer reaches the caller, nothing stays.
   CHECK(eval("timer:sleep(1300), {message_queue_len, L} = process_info(self(), message_queue_len), "
              "L") == "0");
-  // (Handlers of earlier cases may still sleep: wait for all.)
-  for (int i = 0; i < 100 && w().c->rpc().stats().running != 0; ++i)
-    std::this_thread::sleep_for(50ms);
+  idle();
   CHECK(w().c->rpc().stats().running == 0);
+  // No process, monitor or link of the abandoned calls is left on the C++ node.
+  const auto after = w().c->impl()->stats();
+  CHECK(after.processes == before.processes);
+  CHECK(after.monitors == before.monitors);
+  CHECK(after.links == before.links);
+  CHECK(after.aliases == before.aliases);
 }
 
 TEST_CASE("a 64 MB binary argument, and back") {
@@ -306,10 +317,15 @@ TEST_CASE("C++ calls into erl") {
   // Output of the remote function goes to us as group leader and is dropped, not waited on.
   res = r.call(a, atom("io"), atom("format"), list{term("hello~n")}, 10s);
   CHECK(res.value == term(atoms::ok));
-  // Timeout, then the late answer is dropped.
+  // Timeout, then the late answer is dropped and nothing of the call stays on our node.
+  const auto before = w().c->impl()->stats();
   res = r.call(a, atom("timer"), atom("sleep"), list{1000}, 100ms);
   CHECK(res.st == rpc_result::status::timeout);
   CHECK(to_string(res.to_rpc_term()) == "{badrpc,timeout}");
+  std::this_thread::sleep_for(1200ms);
+  const auto after = w().c->impl()->stats();
+  CHECK(after.processes == before.processes);
+  CHECK(after.monitors + after.watching == before.monitors + before.watching);
   // A node nobody runs: nodedown.
   res = r.call(atom("nobody@" + interop::short_hostname()), atom("erlang"), atom("node"), list{},
                10s);
