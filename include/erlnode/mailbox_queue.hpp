@@ -110,7 +110,11 @@ class mailbox_queue {
     if (word_.fetch_or(locked_bit, std::memory_order_acquire) & locked_bit) lock_slow();
   }
   void lock_slow() const noexcept;
-  void unlock() const noexcept;
+  // One atomic add (the lock bit is ours, so subtracting it clears just that bit).
+  void unlock() const noexcept {
+    if (word_.fetch_sub(locked_bit, std::memory_order_release) & contended_bit) wake_one();
+  }
+  void wake_one() const noexcept;
 
   msg_node* take_locked(const match_fn& match);
   void link_locked(waiter* w) noexcept;

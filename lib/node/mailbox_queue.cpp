@@ -169,9 +169,11 @@ void mailbox_queue::lock_slow() const noexcept {
   }
 }
 
-void mailbox_queue::unlock() const noexcept {
-  std::uint32_t old = word_.fetch_and(~(locked_bit | contended_bit), std::memory_order_release);
-  if (old & contended_bit) futex_wake_one(word_);
+// Called by the unlock that saw the contended bit. Clearing it here is safe: the thread this
+// wakes sets it again if it has to sleep once more, and every thread that sleeps set it first.
+void mailbox_queue::wake_one() const noexcept {
+  word_.fetch_and(~contended_bit, std::memory_order_relaxed);
+  futex_wake_one(word_);
 }
 
 // ------------------------------------------------------------------------------------------

@@ -421,7 +421,7 @@ TEST_CASE("close wakes every waiter of every kind and drops the queue") {
   std::vector<std::thread> blocked;
   std::atomic<int> closed_count{0};
   for (int i = 0; i < 3; ++i)
-    blocked.emplace_back([&] {
+    blocked.emplace_back([&, i] {
       auto r = q.pop_for(i == 0 ? infinity : 30s, [](const term& t) { return t == term(2); });
       if (!r && r.error().code == node_errc::closed) closed_count.fetch_add(1);
     });
