@@ -52,7 +52,10 @@ class node;
 // What a handler learns about its caller.
 struct rpc_context {
   atom caller_node;
-  pid caller;        // the calling process (the erpc process's caller, or rex's client)
+  // The calling process: rex's client (rex forms). For erpc calls the spawned process is not
+  // told who sent the SPAWN_REQUEST, so this is the request's group leader, a process of the
+  // caller's node (caller_node comes from erpc's result reference).
+  pid caller;
   pid group_leader;  // the caller's group leader (the caller itself when it named none, as
                      // rex requests with `user` or {send_stdout_to_caller, Pid} do)
 };
