@@ -8,6 +8,14 @@
 //                      ...
 //                    });
 //   // erl: spawn_monitor('cpp@host', demo, echo, [1, 2])
+//
+// What other nodes see (checked against OTP 25 answering the same requests): SPAWN_REPLY
+// comes before any other signal of the new process; spawn options the BEAM does not accept
+// (`foo`, {priority, bogus}, {link, true}, ...) are answered with the error `badopt`; the
+// arity in {M, F, Arity} is not checked against the argument list; an argument list that is
+// not a proper list still gives a pid, whose process then exits with BEAM's badarg reason
+// ({badarg, [{erlang, apply, [M, F, Args], ...}, ...]}); an undefined M:F exits with
+// {undef, [{M, F, Args, []}]}.
 #pragma once
 
 #include <erlnode/mailbox.hpp>
