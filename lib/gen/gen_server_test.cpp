@@ -108,6 +108,9 @@ struct echo_server {
               .value();
   }
   ~echo_server() {
+    // The server ends before the members its handlers use go away.
+    srv.stop();
+    srv.async_wait(use_future).get();
     for (auto& t : threads) t.join();
   }
   template <class F>
