@@ -309,7 +309,7 @@ TEST_CASE("remote links, exits and monitors between two nodes; noconnection on l
     pid bp = b.self();
     atom n2name = n2->n->name();
     std::this_thread::sleep_for(100ms);
-    n2.reset();
+    n2->n->stop();  // (its mailboxes outlive it otherwise)
     CHECK(dies(c));
     CHECK(*c.exit_reason() == term(atoms::noconnection));
     CHECK(is_exit(recv(d), bp, atoms::noconnection));
