@@ -126,8 +126,10 @@ asio::awaitable<void> exit_after(list args) {
   if (!args[1].is_atom(atoms::normal)) raise_exit(args[1]);  // else: returns, exits normal
 }
 
-// A process_function running exit_after. It keeps its mailbox alive whichever way the node
-// hands it over (by value: the frame owns it; by reference: the node does).
+}  // namespace
+
+// The body of cpp:exit_after for either form of process_function (by-reference mailbox, or
+// the older by-value form where the frame must own the mailbox).
 template <class F = process_function>
 F exit_after_process() {
   if constexpr (std::is_invocable_v<F, mailbox, list>)
@@ -139,8 +141,6 @@ F exit_after_process() {
     return
         [](mailbox&, list args) -> asio::awaitable<void> { co_await exit_after(std::move(args)); };
 }
-
-}  // namespace
 
 void define_cpp_processes(node& n) {
   n.define_process(a_cpp, atom("exit_after"), exit_after_process());

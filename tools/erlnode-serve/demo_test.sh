@@ -13,13 +13,26 @@ while IFS= read -r want; do
   grep -qF -- "$want" <<<"$out" || { echo "demo_test: missing: $want" >&2; status=1; }
 done <<'LINES'
 net_adm:ping(C)                                pong
+rpc:call(C, cpp, echo, [{hello, [1,2,3]}])     {hello,[1,2,3]}
+(right: true)
+badrpc, error badarith (as 1 + a)
+[ok,ok,ok] in
+(equals crypto:hash: true)
+raised error:oops
+raised exit:oops
+raised throw:oops
+{undef,[{cpp,nosuch,[],[]}]}
+connected_nodes =>
 got back {hello,42,<<"world">>}
 gen_server:call({echo, C}, {ping, 1})          {ping,1}
 8 MB binary through echo                       intact
 {sink_count,10000}
+exited: done
+went DOWN: bye
 echo is alive (no DOWN)
 DOWN noproc
 nodeup demo_erl_
 nodedown_reason,connection_closed
 LINES
+if grep -q FAILED <<<"$out"; then echo "demo_test: a step FAILED" >&2; status=1; fi
 exit $status
