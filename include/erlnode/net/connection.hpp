@@ -240,13 +240,36 @@ class connection final : public connection_base {
     });
   }
 
+  // Read buffers are not zero-filled: a fresh 512 KiB buffer (per connection, and again
+  // whenever decoded binaries still share the old one) would otherwise be written twice.
+  template <class T>
+  struct uninit_allocator : std::allocator<T> {
+    using value_type = T;
+    template <class U>
+    struct rebind {
+      using other = uninit_allocator<U>;
+    };
+    uninit_allocator() = default;
+    template <class U>
+    uninit_allocator(const uninit_allocator<U>&) noexcept {}
+    template <class U>
+    void construct(U* p) noexcept {
+      ::new (static_cast<void*>(p)) U;
+    }
+    template <class U, class... A>
+    void construct(U* p, A&&... a) {
+      ::new (static_cast<void*>(p)) U(std::forward<A>(a)...);
+    }
+  };
+  using bytes_buffer = std::vector<std::uint8_t, uninit_allocator<std::uint8_t>>;
+
   awaitable do_handshake() {
     if (auto r = handshake_start(); !r) {
       fail(make_error_code(node_errc::handshake_failed), r.error().message());
       co_return;
     }
     arm_setup_timer();
-    buf_ = std::make_shared<std::vector<std::uint8_t>>(512u << 10);
+    buf_ = std::make_shared<bytes_buffer>(512u << 10);
     for (;;) {
       std::size_t used = handshake_feed(std::span(buf_->data() + begin_, end_ - begin_));
       begin_ += used;
@@ -275,7 +298,7 @@ class connection final : public connection_base {
     if (begin_ == 0) return;
     std::size_t left = end_ - begin_;
     if (buf_.use_count() > 1) {  // decoded binaries still point into it: take a new one
-      auto nb = std::make_shared<std::vector<std::uint8_t>>(buf_->size());
+      auto nb = std::make_shared<bytes_buffer>(buf_->size());
       std::copy(buf_->begin() + begin_, buf_->begin() + end_, nb->begin());
       buf_ = std::move(nb);
     } else {
@@ -299,7 +322,7 @@ class connection final : public connection_base {
         if (4 + len <= buf_->size()) break;  // fits once more arrives
         // A packet larger than the buffer: read it into its own buffer, growing as it comes
         // (never trusting the length for the allocation).
-        auto big = std::make_shared<std::vector<std::uint8_t>>();
+        auto big = std::make_shared<bytes_buffer>();
         big->reserve(std::min<std::size_t>(len, 64u << 20));
         big->assign(p + 4, static_cast<const std::uint8_t*>(buf_->data() + end_));
         begin_ = end_ = 0;
@@ -380,7 +403,7 @@ class connection final : public connection_base {
   NextLayer stream_;
   boost::asio::steady_timer setup_timer_;
   boost::asio::steady_timer tick_timer_;
-  std::shared_ptr<std::vector<std::uint8_t>> buf_;
+  std::shared_ptr<bytes_buffer> buf_;
   std::size_t begin_ = 0, end_ = 0;
   std::vector<boost::asio::const_buffer> bufs_;
 };
