@@ -1,7 +1,9 @@
 // Built against the installed package by the consumer test. It also compiles the README's
 // API tour, so the tour stays true.
 #include <erlnode/etf.hpp>
+#include <erlnode/gen_server.hpp>
 #include <erlnode/node.hpp>
+#include <erlnode/rpc.hpp>
 #include <erlnode/term.hpp>
 #include <erlnode/text.hpp>
 
@@ -63,6 +65,45 @@ using namespace erlnode;
       },
       boost::asio::detached);
   io.run();
+}
+
+// README: API tour, processes, gen_server and rpc.
+[[maybe_unused]] static void tour_processes(node& n, const pid& some_pid) {
+  using namespace std::chrono_literals;
+  using boost::asio::use_awaitable;
+  // erl: spawn_link('cpp@host', demo, worker, [7])
+  n.define_process(atom{"demo"}, atom{"worker"},
+                   [](mailbox& self, list args) -> boost::asio::awaitable<void> {
+                     self.trap_exit(true);  // exit signals arrive as {'EXIT', From, Reason}
+                     auto job = pattern::parse("{job, _}").value();
+                     auto [ec, msg] = co_await self.async_receive(job, 5s, use_awaitable);
+                     if (ec) raise_exit(atom{"no_job"});  // the reason links and monitors see
+                     (void)args;
+                   });
+  mailbox mb = n.create_mailbox();
+  reference ref = mb.monitor(atom{"logger"}, atom{"erl@host"});
+  mb.link(some_pid);
+  auto down = mb.receive(  // selective: other messages stay queued, in order
+      [&](const term& m) { return match(m, "{'DOWN', _, process, _, _}").has_value(); }, 1s);
+
+  // gen_server both ways: serve {kv, 'cpp@host'}, call Erlang's servers.
+  auto kv =
+      gen::server::start(
+          n, atom{"kv"},
+          {.call = [](gen::context&, const term& req, const gen::from&) -> std::optional<term> {
+            return term(tuple{atom{"ok"}, req});
+          }})
+          .value();
+  gen::call_result r = gen::call(mb, gen::server_ref(atom{"code_server"}, atom{"erl@host"}),
+                                 term(tuple{atom{"is_loaded"}, atom{"lists"}}), 5s);
+
+  // rpc both ways. erl: rpc:call('cpp@host', math, add, [1, 2]) gives 3.
+  n.rpc().define(atom{"math"}, atom{"add"}, 2, [](const rpc_context&, const list& a) -> term {
+    return *a[0].to_int64() + *a[1].to_int64();
+  });
+  rpc_result res = n.rpc().call(atom{"erl@host"}, atom{"erlang"}, atom{"system_time"}, list{}, 5s);
+  if (res.ok()) std::cout << to_string(res.value) << "\n";
+  (void)ref, (void)down, (void)r;
 }
 
 int main() {
