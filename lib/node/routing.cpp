@@ -22,6 +22,10 @@ void mailbox::close() {
 }
 
 std::error_code mailbox::send(const pid& to, const term& msg) {
+  if (node_->is_local(to)) {  // the hot local path: no outgoing record, one term copy
+    if (auto q = node_->find_local(to)) q->push(msg);
+    return {};  // a dead pid: dropped, as in Erlang
+  }
   detail::outgoing o{detail::outgoing::kind::to_pid, self(), term(to), msg};
   return node_->route(std::move(o), to.node(), net::send_wait::blocking);
 }
