@@ -121,7 +121,22 @@ asio::awaitable<void> node_impl::run_start(net::any_completion<std::error_code> 
   system_pid_ = pid(name_, 1, 0, creation_);
   next_pid_ = 2;
   asio::co_spawn(strand_, accept_loop(), asio::detached);
+  std::vector<std::function<void()>> fs;
+  {
+    std::lock_guard lk(running_m_);
+    running_ = true;
+    fs.swap(on_started_);
+  }
+  for (auto& f : fs) f();
   h(std::error_code());
+}
+
+void node_impl::when_started(std::function<void()> f) {
+  {
+    std::lock_guard lk(running_m_);
+    if (!running_) return on_started_.push_back(std::move(f));
+  }
+  asio::post(strand_, std::move(f));
 }
 
 asio::awaitable<std::error_code> node_impl::listen() {

@@ -78,6 +78,9 @@ class node_impl final : public net::connection_owner,
   bool disconnect(atom peer);
   void stop();
   void log(log_level l, const std::string& s) const;
+  // Runs `f` on the strand once async_start has succeeded (posted at once if it has). Services
+  // that need the node's creation in their pids (rex) start this way.
+  void when_started(std::function<void()> f);
 
   // --- registry and routing (routing.cpp) ---
   mailbox new_mailbox();
@@ -265,6 +268,9 @@ class node_impl final : public net::connection_owner,
   std::map<std::string, std::string> peer_cookies_;
   mutable std::mutex cookie_m_;
   std::atomic<bool> started_{false}, stopped_{false};
+  std::mutex running_m_;
+  bool running_ = false;  // async_start completed successfully
+  std::vector<std::function<void()>> on_started_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
   epmd::registration registration_;
   std::shared_ptr<epmd::server> epmd_server_;  // in-process epmd from start_epmd, if any

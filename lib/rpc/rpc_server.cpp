@@ -178,42 +178,26 @@ asio::awaitable<void> rpc_service::execute_cast(mailbox& self, list args) {
 
 void rpc_service::start_rex() {
   if (rex_started_.exchange(true)) return;
-  asio::co_spawn(
-      ex_,
-      [self = shared_from_this()]() -> asio::awaitable<void> {
-        co_await self->wait_started();
-        auto n = self->node_.lock();
-        if (!n) co_return;
-        mailbox mb = n->new_mailbox();
-        if (!mb.register_name(atoms::rex)) {
-          n->log(log_level::warning, "rpc: the name rex is taken; rex forms are not served");
-          co_return;
-        }
-        n.reset();
-        co_await self->rex_loop(std::move(mb));
-      },
-      asio::detached);
-}
-
-// Mailboxes made before the node has started would not carry its creation, so rex waits for
-// the start (node.hpp has no start event to wait on: it looks every few milliseconds).
-asio::awaitable<void> rpc_service::wait_started() {
-  std::chrono::milliseconds wait{1};
-  for (;;) {
-    {
-      auto n = node_.lock();
-      if (!n) co_return;
-      if (n->creation() != 0 && n->port() != 0) {
-        // Past the start's last step (pids are numbered afresh then): post once more on the
-        // strand the start runs on.
-        co_await asio::post(n->strand(), asio::use_awaitable);
-        co_return;
-      }
-    }
-    asio::steady_timer t(ex_, wait);
-    co_await t.async_wait(asio::use_awaitable);
-    wait = std::min(wait * 2, std::chrono::milliseconds(50));
-  }
+  auto n = node_.lock();
+  if (!n) return;
+  // Mailboxes made before the node has started would not carry its creation: rex starts once
+  // the node has.
+  n->when_started([self = shared_from_this()] {
+    asio::co_spawn(
+        self->ex_,
+        [self]() -> asio::awaitable<void> {
+          auto n = self->node_.lock();
+          if (!n) co_return;
+          mailbox mb = n->new_mailbox();
+          if (!mb.register_name(atoms::rex)) {
+            n->log(log_level::warning, "rpc: the name rex is taken; rex forms are not served");
+            co_return;
+          }
+          n.reset();
+          co_await self->rex_loop(std::move(mb));
+        },
+        asio::detached);
+  });
 }
 
 asio::awaitable<void> rpc_service::run_cast(std::shared_ptr<rpc_service> self, pid me, atom m,

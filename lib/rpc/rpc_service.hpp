@@ -55,7 +55,6 @@ class rpc_service final : public rpc_server, public std::enable_shared_from_this
   using handler = std::variant<rpc_handler, rpc_async_handler>;
   using key = std::tuple<atom, atom, unsigned>;
 
-  boost::asio::awaitable<void> wait_started();
   boost::asio::awaitable<void> rex_loop(mailbox mb);
   boost::asio::awaitable<void> rex_call(std::shared_ptr<mailbox> rex, term from, term req,
                                         bool cnode);
