@@ -52,9 +52,8 @@ class node;
 // What a handler learns about its caller.
 struct rpc_context {
   atom caller_node;
-  // The calling process: rex's client (rex forms). For erpc calls the spawned process is not
-  // told who sent the SPAWN_REQUEST, so this is the request's group leader, a process of the
-  // caller's node (caller_node comes from erpc's result reference).
+  // The calling process: the sender of erpc's SPAWN_REQUEST (the process that called
+  // erpc:call/rpc:call), or rex's client (rex forms).
   pid caller;
   pid group_leader;  // the caller's group leader (the caller itself when it named none, as
                      // rex requests with `user` or {send_stdout_to_caller, Pid} do)

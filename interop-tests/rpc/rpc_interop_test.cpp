@@ -39,6 +39,8 @@ void define_t(node& n) {
   r.define(atom("t"), atom("who"), 0, rpc_handler([](const rpc_context& c, const list&) -> term {
              return tuple{c.caller_node, c.group_leader};
            }));
+  r.define(atom("t"), atom("caller"), 0,
+           rpc_handler([](const rpc_context& c, const list&) -> term { return c.caller; }));
   r.define(atom("t"), atom("raise"), 2, rpc_handler([](const rpc_context&, const list& a) -> term {
              auto c = a[0].as<atom>().text();
              if (c == "error") raise_error(a[1]);
@@ -121,6 +123,9 @@ TEST_CASE("rpc:call and erpc:call run C++ handlers") {
   // The handler sees the caller's node (and its group leader, a pid of that node).
   CHECK(eval("{Node, GL} = rpc:call(C, t, who, []), {Node =:= node(), node(GL) =:= node()}") ==
         "{true,true}");
+  // ... and the calling process itself.
+  CHECK(eval("erpc:call(C, t, caller, []) =:= self()") == "true");
+  CHECK(eval("rpc:call(C, t, caller, []) =:= self()") == "true");
   // A coroutine handler.
   CHECK(eval("rpc:call(C, t, sleep, [20])") == "ok");
 }

@@ -147,6 +147,8 @@ class node_impl final : public net::connection_owner,
   // --- spawning (spawn.cpp) ---
   void handle_spawn_request(net::connection_base& c, const term& control, const term& args);
   void handle_spawn_reply(net::connection_base& c, const term& control);
+  // The process that asked for `child` with SPAWN_REQUEST, while `child` runs.
+  std::optional<pid> spawn_requester(const pid& child) const;
   std::shared_ptr<spawn_state> spawn_;  // created in the constructor by make_spawn_state()
   static std::shared_ptr<spawn_state> make_spawn_state();
 

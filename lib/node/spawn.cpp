@@ -121,6 +121,7 @@ struct spawn_state {
   std::mutex m;
   std::map<std::pair<atom, atom>, process_function> functions;
   std::unordered_map<term, pending_request> pending;  // by request id
+  std::unordered_map<term, pid> requesters;           // running processes started by SPAWN_REQUEST
   // Node monitor (nodedown -> noconnection for pending requests); armed while requests wait.
   std::shared_ptr<mailbox_queue> watch;
 };
@@ -144,6 +145,14 @@ void log_crash(node_impl& n, const pid& p, const term& reason) {
 asio::awaitable<void> run_process(std::shared_ptr<node_impl> n, mailbox self, process_function f,
                                   list args) {
   const pid me = self.self();
+  struct forget_requester {  // whatever way the process ends
+    node_impl& n;
+    term me;
+    ~forget_requester() {
+      std::lock_guard lk(n.spawn_->m);
+      n.spawn_->requesters.erase(me);
+    }
+  } forget{*n, term(me)};
   std::optional<erlang_exception> failed;
   try {
     if (!f) raise_error(atoms::undef);
@@ -262,6 +271,10 @@ void node_impl::handle_spawn_request(net::connection_base& c, const term& contro
   if (gl) mb.set_group_leader(*gl);
   if (link) record_link(child, from);
   if (monitor) record_monitor(from, child, *req_id.get_if<reference>());
+  {
+    std::lock_guard lk(spawn_->m);
+    spawn_->requesters.emplace(term(child), from);
+  }
   // SPAWN_REPLY goes out before anything else from the new process (reference section 9).
   (void)c.send(tuple{31, req_id, from, (link ? 1 : 0) | (monitor ? 2 : 0), child}, nullptr,
                sender_key(child));
@@ -377,6 +390,13 @@ void expect_spawn_reply(node_impl& n, const pid& requester, const reference& id,
   s.pending.insert_or_assign(term(id), pending_request{n.find_local(requester), requester, peer,
                                                        reply_mode::yes, false, false});
   arm_watch_locked(n, s);
+}
+
+std::optional<pid> node_impl::spawn_requester(const pid& child) const {
+  std::lock_guard lk(spawn_->m);
+  auto it = spawn_->requesters.find(term(child));
+  if (it == spawn_->requesters.end()) return std::nullopt;
+  return it->second;
 }
 
 void node_impl::handle_spawn_reply(net::connection_base& c, const term& control) {

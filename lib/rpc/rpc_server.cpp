@@ -111,14 +111,21 @@ term undef_exit(atom f, const list& args) {
 }
 }  // namespace
 
-// The caller of a spawned erpc process: the spawn request's sender is not part of the process
-// contract, so the caller is told by what the request carries: the result reference's node
-// and the group leader (a pid of the caller's node on a BEAM).
-static rpc_context spawned_context(const mailbox& self, const term& ref) {
+// The caller of a spawned erpc process: the SPAWN_REQUEST's sender (the node remembers it
+// while the process runs); its node is also the result reference's node.
+static rpc_context spawned_context(const std::shared_ptr<detail::node_impl>& n, const mailbox& self,
+                                   const term& ref) {
   pid gl = self.group_leader();
   atom caller_node = gl.node();
   if (auto* r = ref.get_if<reference>()) caller_node = r->node();
-  return rpc_context{caller_node, gl, gl};
+  pid caller = gl;
+  if (n) {
+    if (auto from = n->spawn_requester(self.self())) {
+      caller = *from;
+      caller_node = from->node();
+    }
+  }
+  return rpc_context{caller_node, caller, gl};
 }
 
 asio::awaitable<void> rpc_service::execute_call(mailbox& self, list args) {
@@ -130,7 +137,7 @@ asio::awaitable<void> rpc_service::execute_call(mailbox& self, list args) {
   const term& ref = args[0];
   rpc_outcome o;
   if (auto x = parse_mfa(args[1], args[2], args[3])) {
-    rpc_context ctx = spawned_context(self, ref);
+    rpc_context ctx = spawned_context(node_.lock(), self, ref);
     o = co_await invoke(std::move(ctx), x->m, x->f, x->a);
   } else {
     o = apply_badarg(args[1], args[2], args[3]);
@@ -147,7 +154,7 @@ asio::awaitable<void> rpc_service::execute_cast(mailbox& self, list args) {
   rpc_outcome o;
   auto x = parse_mfa(args[0], args[1], args[2]);
   if (x) {
-    rpc_context ctx = spawned_context(self, term());
+    rpc_context ctx = spawned_context(node_.lock(), self, term());
     o = co_await invoke(std::move(ctx), x->m, x->f, x->a);
   } else {
     o = apply_badarg(args[0], args[1], args[2]);
