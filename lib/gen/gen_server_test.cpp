@@ -12,6 +12,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include "test_support/test_node.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -25,39 +27,17 @@ using boost::asio::use_awaitable;
 using boost::asio::use_future;
 
 namespace {
-std::uint16_t free_port() {
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
-  return a.local_endpoint().port();
-}
+using testing::free_port;
 
 // A started node on its own io_context thread.
-struct test_node {
-  boost::asio::io_context io;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
-  std::unique_ptr<node> n;
-  std::thread th;
-  test_node(const std::string& ip, std::uint16_t port) {
-    node_options o;
-    o.name = "g@" + ip;
-    o.long_names = true;
-    o.cookie = "cookie";
-    o.epmd_less_port = port;
-    o.listen_address = ip;
-    o.net_setuptime = 2s;
-    o.logger = [](log_level, std::string_view) {};
-    n = std::make_unique<node>(io.get_executor(), o);
-    th = std::thread([this] { io.run(); });
-    REQUIRE(n->async_start(use_future).get() == std::error_code());
+struct test_node : testing::test_node {
+  test_node(const std::string& ip, std::uint16_t port)
+      : testing::test_node(ip, port, [&](node_options& o) {
+          o.name = "g@" + ip;
+          o.net_setuptime = 2s;
+        }) {
+    REQUIRE(start() == std::error_code());
   }
-  ~test_node() {
-    n->stop();
-    std::this_thread::sleep_for(50ms);
-    work.reset();
-    io.stop();
-    th.join();
-  }
-  node* operator->() { return n.get(); }
 };
 
 const atom a_ok("ok");

@@ -9,6 +9,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include "test_support/test_node.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <thread>
@@ -17,36 +19,9 @@ using namespace erlnode;
 using namespace std::chrono_literals;
 
 namespace {
-std::uint16_t free_port() {
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
-  return a.local_endpoint().port();
-}
-
-struct test_node {
-  boost::asio::io_context io;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
-  std::unique_ptr<node> n;
-  std::thread th;
-  test_node(const std::string& ip, std::uint16_t port) {
-    node_options o;
-    o.name = "n@" + ip;
-    o.long_names = true;
-    o.cookie = "cookie";
-    o.epmd_less_port = port;
-    o.listen_address = ip;
-    o.logger = [](log_level, std::string_view) {};
-    n = std::make_unique<node>(io.get_executor(), o);
-    th = std::thread([this] { io.run(); });
-    n->async_start(boost::asio::use_future).get();
-  }
-  ~test_node() {
-    n->stop();
-    std::this_thread::sleep_for(50ms);
-    work.reset();
-    io.stop();
-    th.join();
-  }
+using testing::free_port;
+struct test_node : testing::test_node {
+  test_node(const std::string& ip, std::uint16_t port) : testing::test_node(ip, port) { start(); }
   detail::node_impl::signal_stats stats() const { return n->impl()->stats(); }
 };
 

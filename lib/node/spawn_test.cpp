@@ -13,6 +13,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include "test_support/test_node.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -25,39 +27,8 @@ using namespace std::chrono_literals;
 namespace asio = boost::asio;
 
 namespace {
-std::uint16_t free_port() {
-  asio::io_context io;
-  asio::ip::tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
-  return a.local_endpoint().port();
-}
-
-struct test_node {
-  asio::io_context io;
-  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
-  std::unique_ptr<node> n;
-  std::thread th;
-  test_node(const std::string& ip, std::uint16_t port) {
-    node_options o;
-    o.name = "n@" + ip;
-    o.long_names = true;
-    o.cookie = "cookie";
-    o.epmd_less_port = port;
-    o.listen_address = ip;
-    o.logger = [](log_level, std::string_view) {};
-    n = std::make_unique<node>(io.get_executor(), o);
-    th = std::thread([this] { io.run(); });
-  }
-  ~test_node() {
-    n->stop();
-    std::this_thread::sleep_for(50ms);
-    work.reset();
-    io.stop();
-    th.join();
-  }
-  node* operator->() { return n.get(); }
-  node& get() { return *n; }
-  std::error_code start() { return n->async_start(asio::use_future).get(); }
-};
+using testing::free_port;
+using testing::test_node;
 
 term et(std::string_view s) { return erlnode::parse(s).value(); }
 
