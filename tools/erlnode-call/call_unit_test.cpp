@@ -90,6 +90,25 @@ TEST_CASE("Args are read with erl_call's grammar first", "[call]") {
   CHECK_FALSE(read_apply_args("[1,,2]"));
 }
 
+TEST_CASE("Args: every prefix and every corrupted byte is read or refused cleanly", "[call]") {
+  const std::string s =
+      "[1, -2, a, 'Q q', \"s\", {x, [a|b]}, [c | d], 1.5e3, 99999999999999999999]";
+  REQUIRE(read_erl_call_args(s));
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    (void)read_erl_call_args(s.substr(0, i));
+    (void)read_apply_args(s.substr(0, i));
+    for (int b : {0, int('['), int(']'), int('{'), int('}'), int('"'), int('\''), int('|'),
+                  int(','), 0xff}) {
+      std::string c = s;
+      c[i] = static_cast<char>(b);
+      (void)read_erl_call_args(c);
+      (void)read_apply_args(c);
+    }
+  }
+  CHECK_FALSE(read_erl_call_args(s.substr(0, s.size() - 1)));  // the list never closes
+  CHECK_FALSE(read_apply_args(s.substr(0, s.size() - 1)));
+}
+
 TEST_CASE("results print in ei_print_term's form", "[call]") {
   CHECK(printed(parse("{1, -2, a, 'B', [], {}, \"x\\n\", [300]}").value()) ==
         "{1, -2, a, 'B', [], {}, \"x\\n\", [300]}");
