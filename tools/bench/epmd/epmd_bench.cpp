@@ -1,7 +1,9 @@
 // Lookups (PORT_PLEASE2) and registrations (ALIVE2, then close) per second against
 // erlnode-epmd and OTP's epmd, each started as its own process on a free port, driven by the
 // same client: `concurrency` coroutines each doing connect / request / reply / close in a loop.
-// Prints one JSON line per (op, impl): the median of `rounds` alternating runs.
+// Prints one JSON line per (op, impl): the median of `rounds` runs (the daemons take turns going
+// first), with the daemon's CPU time per operation (its threads' run time, from schedstat): on a
+// shared machine the rates swing with the load, the CPU per operation much less.
 //
 //   erlnode_epmd_bench [--quick] [--duration-ms N] [--concurrency N] [--rounds N]
 #include <erlnode/epmd/protocol.hpp>
@@ -16,6 +18,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -44,7 +47,7 @@ namespace {
 struct config {
   std::chrono::milliseconds duration{1000};
   int concurrency = 8;
-  int rounds = 3;
+  int rounds = 5;
   std::size_t max_ops = 15000;  // per run: bounds TIME_WAIT sockets and ephemeral ports
 };
 
@@ -88,22 +91,23 @@ struct daemon_proc {
   pid_t pid = -1;
 };
 
-// CPU seconds (user + system) a process has used so far.
+// CPU seconds a process has used so far: the sum of its threads' run time from schedstat
+// (nanoseconds; /proc/PID/stat counts clock ticks, too coarse for a one-second run).
 double cpu_seconds(pid_t pid) {
-  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
-  if (!f) return 0;
-  char buf[1024];
-  std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
-  buf[n] = 0;
-  const char* p = std::strrchr(buf, ')');  // the command name may hold spaces
-  if (!p) return 0;
-  unsigned long long utime = 0, stime = 0;
-  // Fields after ')': state(3) ... utime(14) stime(15).
-  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) !=
-      2)
-    return 0;
-  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  double total = 0;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      std::FILE* f = std::fopen((dir + "/" + e->d_name + "/schedstat").c_str(), "r");
+      if (!f) continue;
+      unsigned long long ns = 0;
+      if (std::fscanf(f, "%llu", &ns) == 1) total += static_cast<double>(ns) * 1e-9;
+      std::fclose(f);
+    }
+    ::closedir(d);
+  }
+  return total;
 }
 
 struct counters {
@@ -248,7 +252,9 @@ int main(int argc, char** argv) {
     std::vector<double> rates[2], cpus[2];
     std::size_t errors[2] = {0, 0};
     for (int round = 0; round < cfg.rounds; ++round) {
-      for (int k = 0; k < 2; ++k) {
+      // Alternate which daemon goes first, so a drift in machine load favours neither.
+      for (int j = 0; j < 2; ++j) {
+        int k = (round + j) % 2;
         std::uint16_t port = free_port();
         daemon_proc d(impls[k].argv(port), port);
         if (d.pid <= 0 || !answers(port)) {
