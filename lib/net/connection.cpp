@@ -93,11 +93,13 @@ void connection_base::became_up() {
   lim.max_bytes = settings_.send_queue_limit;
   lim.fragment_size = settings_.fragment_size;
   queue_ = std::make_unique<detail::send_queue>(
-      mode, lim, [c = out_cache_.get()](std::span<const atom> a, std::vector<std::uint8_t>& out) {
-        // Cache slots are assigned here, in write order (see send_queue.hpp). At most 255
-        // atoms (message_atoms), so append_header_refs cannot refuse them.
-        std::vector<dist::header_ref> refs;
-        refs.reserve(a.size());
+      mode, lim,
+      [c = out_cache_.get(), refs = std::vector<dist::header_ref>()](
+          std::span<const atom> a, std::vector<std::uint8_t>& out) mutable {
+        // Cache slots are assigned here, in write order (see send_queue.hpp), under the
+        // queue's lock. At most 255 atoms (message_atoms), so append_header_refs cannot
+        // refuse them.
+        refs.clear();
         for (atom x : a) refs.push_back(c->reference(x));
         (void)dist::append_header_refs(out, refs);
       });
@@ -108,11 +110,10 @@ void connection_base::became_up() {
 
 namespace {
 std::error_code encode_message(const term& control, const term* payload, dist::dflags flags,
-                               detail::out_message& m) {
+                               detail::out_message& m, detail::message_atoms& atoms) {
   etf::encode_options o;
   o.minor_version = 2;
   const bool header = (flags & (dist::flag::dist_hdr_atom_cache | dist::flag::fragments)) != 0;
-  detail::message_atoms atoms;
   if (header) {
     o.version_byte = false;
     if (flags & dist::flag::dist_hdr_atom_cache) o.atom_ref = [&](atom a) { return atoms.ref(a); };
@@ -120,22 +121,42 @@ std::error_code encode_message(const term& control, const term* payload, dist::d
   if (!etf::encode_to(control, m.data, o)) return make_error_code(node_errc::bad_term);
   m.ctl_size = m.data.size();
   if (payload && !etf::encode_to(*payload, m.data, o)) return make_error_code(node_errc::bad_term);
-  m.atoms = atoms.take();
   return {};
+}
+
+// Per-thread encoding scratch: a sent message costs no allocation once these have grown (the
+// queue copies the bytes into its chunk). Large messages are moved out instead of copied.
+struct encode_scratch {
+  detail::out_message m;
+  detail::message_atoms atoms;
+};
+thread_local encode_scratch scratch;
+constexpr std::size_t scratch_keep = 256u << 10;
+
+detail::out_message& scratch_message(std::uint64_t sender) {
+  auto& m = scratch.m;
+  m.data.clear();
+  m.atoms.clear();
+  m.ctl_size = 0;
+  m.sender = sender;
+  scratch.atoms.clear();
+  return m;
 }
 }  // namespace
 
 std::error_code connection_base::send(const term& control, const term* payload,
                                       std::uint64_t sender, send_wait wait) {
   if (!up_.load(std::memory_order_acquire)) return make_error_code(node_errc::not_connected);
-  detail::out_message m;
-  m.sender = sender;
-  if (auto ec = encode_message(control, payload, flags_, m)) return ec;
-  if (wait == send_wait::blocking && !strand_.running_in_this_thread()) {
-    if (!queue_->push_blocking(std::move(m))) return make_error_code(node_errc::closed);
-  } else {
-    queue_->push(std::move(m));
-  }
+  auto& m = scratch_message(sender);
+  if (auto ec = encode_message(control, payload, flags_, m, scratch.atoms)) return ec;
+  m.atoms.assign(scratch.atoms.list().begin(), scratch.atoms.list().end());
+  const bool blocking = wait == send_wait::blocking && !strand_.running_in_this_thread();
+  bool ok;
+  if (m.data.size() > scratch_keep)
+    ok = blocking ? queue_->push_blocking(std::move(m)) : (queue_->push(std::move(m)), true);
+  else
+    ok = queue_->push_copy(m, blocking);
+  if (!ok) return make_error_code(node_errc::closed);
   kick_writer();
   return {};
 }
@@ -148,10 +169,12 @@ void connection_base::async_send(const term& control, const term* payload, std::
   }
   detail::out_message m;
   m.sender = sender;
-  if (auto ec = encode_message(control, payload, flags_, m)) {
+  detail::message_atoms atoms;
+  if (auto ec = encode_message(control, payload, flags_, m, atoms)) {
     done(ec);
     return;
   }
+  m.atoms = atoms.take();
   queue_->push_async(std::move(m), std::move(done));
   kick_writer();
 }

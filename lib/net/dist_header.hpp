@@ -24,6 +24,8 @@ class message_atoms {
   // The ref index for `a`, or -1 to encode it in full (the table holds 255 atoms at most).
   int ref(atom a);
   std::vector<atom> take() { return std::move(atoms_); }
+  const std::vector<atom>& list() const noexcept { return atoms_; }
+  void clear() noexcept { atoms_.clear(); }  // keeps the capacity (per-thread scratch)
 
  private:
   std::vector<atom> atoms_;

@@ -27,14 +27,72 @@ send_queue::send_queue(wire_mode mode, limits lim, cache_writer cw)
 void send_queue::push(out_message m) {
   std::lock_guard lk(m_);
   if (closed_) return;
-  push_locked(std::move(m));
+  if (fast_path_open(m))
+    append_raw_locked(m);
+  else
+    push_locked(std::move(m));
+}
+
+bool send_queue::push_copy(const out_message& m, bool blocking) {
+  std::unique_lock lk(m_);
+  if (blocking) room_.wait(lk, [&] { return closed_ || (has_room(m) && parked_.empty()); });
+  if (closed_) return false;
+  if (fast_path_open(m))
+    append_raw_locked(m);
+  else
+    push_locked(m);
+  return true;
+}
+
+bool send_queue::fast_path_open(const out_message& m) const noexcept {
+  return pending_items_ == 0 && parked_.empty() && !is_big(m);
+}
+
+void send_queue::append_raw_locked(const out_message& m) {
+  constexpr std::size_t chunk_size = 64u << 10;
+  // Worst case of the framing: length, 131 68, and the cache refs (flags + one full entry per
+  // atom).
+  const std::size_t need = m.data.size() + 16 + m.atoms.size() * 260;
+  item* tail = q_.empty() ? nullptr : q_.back().get();
+  if (!tail || !tail->raw.buf || tail->raw.buf->size() + need > tail->raw.buf->capacity()) {
+    auto it = std::make_shared<item>();
+    if (!free_chunks_.empty()) {
+      it->raw.buf = std::move(free_chunks_.back());
+      free_chunks_.pop_back();
+    } else {
+      it->raw.buf = std::make_shared<std::vector<std::uint8_t>>();
+    }
+    it->raw.buf->reserve(std::max(chunk_size, need));
+    tail = it.get();
+    q_.push_back(std::move(it));
+  }
+  auto& a = *tail->raw.buf;
+  std::size_t at = a.size();
+  a.resize(at + 4);
+  if (mode_ == wire_mode::pass_through) {
+    a.push_back(112);
+  } else {
+    a.push_back(131);
+    a.push_back(68);
+    cw_(m.atoms, a);
+  }
+  a.insert(a.end(), m.data.begin(), m.data.end());
+  put_u32_at(a, at, static_cast<std::uint32_t>(a.size() - at - 4));
+  tail->raw.queue_bytes += m.data.size();
+  ++tail->raw.messages;
+  bytes_ += m.data.size();
+  small_bytes_ += m.data.size();
+  ++packets_;
 }
 
 bool send_queue::push_blocking(out_message m) {
   std::unique_lock lk(m_);
   room_.wait(lk, [&] { return closed_ || (has_room(m) && parked_.empty()); });
   if (closed_) return false;
-  push_locked(std::move(m));
+  if (fast_path_open(m))
+    append_raw_locked(m);
+  else
+    push_locked(std::move(m));
   return true;
 }
 
@@ -47,6 +105,8 @@ void send_queue::push_async(out_message m, any_completion<std::error_code> done)
     } else if (!has_room(m) || !parked_.empty()) {
       parked_.emplace_back(std::move(m), std::move(done));
       return;
+    } else if (fast_path_open(m)) {
+      append_raw_locked(m);
     } else {
       push_locked(std::move(m));
     }
@@ -66,6 +126,7 @@ void send_queue::close() {
     closed_ = true;
     q_.clear();
     active_.clear();
+    pending_items_ = 0;
     parked.swap(parked_);
     bytes_ = small_bytes_ = packets_ = 0;
   }
@@ -105,6 +166,7 @@ void send_queue::push_locked(out_message m) {
     it->seq = next_seq_++;
   }
   it->m = std::move(m);
+  ++pending_items_;
   bytes_ += it->size;
   if (!it->fragmented) small_bytes_ += it->size;
   ++packets_;
@@ -186,10 +248,21 @@ bool send_queue::next_batch(batch& b) {
   while (!q_.empty() && b.pieces.size() + 2 <= lim_.max_buffers && b.bytes < lim_.max_batch_bytes) {
     auto it = std::move(q_.front());
     q_.pop_front();
+    if (it->raw.buf) {
+      auto& c = it->raw;
+      b.pieces.push_back({false, 0, c.buf->data(), c.buf->size()});
+      b.bytes += c.buf->size();
+      b.queue_bytes += c.queue_bytes;
+      b.small_bytes += c.queue_bytes;
+      b.messages += c.messages;
+      b.chunks.push_back(std::move(c.buf));
+      continue;
+    }
     b.keep.push_back(it);
     if (!it->fragmented) {
       emit_whole(b, *it);
       ++b.messages;
+      --pending_items_;
       continue;
     }
     emit_fragment(b, *it);
@@ -198,12 +271,13 @@ bool send_queue::next_batch(batch& b) {
       continue;
     }
     ++b.messages;
+    --pending_items_;
     if (it->m.sender != 0) {
       auto a = active_.find(it->m.sender);
       if (a != active_.end() && a->second == it) active_.erase(a);
     }
     // The sender's later messages waited behind this one; they go next, in order.
-    std::deque<std::shared_ptr<item>> next;
+    std::vector<std::shared_ptr<item>> next;
     std::shared_ptr<item> blocker;
     for (auto& f : it->followers) {
       if (blocker) {
@@ -229,6 +303,11 @@ void send_queue::batch_done(batch& b) {
     bytes_ -= std::min(bytes_, b.queue_bytes);
     small_bytes_ -= std::min(small_bytes_, b.small_bytes);
     packets_ -= std::min(packets_, b.messages);
+    for (auto& c : b.chunks)
+      if (c.use_count() == 1 && free_chunks_.size() < 4) {
+        c->clear();
+        free_chunks_.push_back(std::move(c));
+      }
     admit_parked_locked(ready);
   }
   room_.notify_all();

@@ -9,6 +9,11 @@
 //   when it is queued: cache entries must reach the peer in the order packets are written,
 //   and fragments reorder packets.
 // - The byte bound gives backpressure: waiting senders are parked until the writer drains it.
+// - The common case costs no allocation: while no fragmented or header-pending message is
+//   queued, a small message is framed (length, header, atom-cache refs) at push time and copied
+//   into a reusable 64 KiB chunk; the writer sends whole chunks. Assigning cache slots at push
+//   time is safe then, because push order is write order. Otherwise a message becomes an item
+//   whose header is written when it is taken, as above.
 #pragma once
 
 #include <erlnode/atom.hpp>
@@ -60,6 +65,9 @@ class send_queue {
 
   // Queues a message (any thread); never waits.
   void push(out_message m);
+  // Like push/push_blocking, but copies `m` only as far as needed (into a chunk, or into an
+  // item when the fast path is not open): the caller can reuse `m` as scratch.
+  bool push_copy(const out_message& m, bool blocking);
   // Queues when below the bound, else waits (blocking the caller) until there is room or the
   // queue is closed. Returns false if closed. A message that will be fragmented waits while
   // the whole queue is over the bound; any other waits only while the unfragmented messages
@@ -89,7 +97,8 @@ class send_queue {
     };
     std::vector<piece> pieces;
     std::vector<std::shared_ptr<void>> keep;
-    std::size_t bytes = 0;        // wire bytes
+    std::vector<std::shared_ptr<std::vector<std::uint8_t>>> chunks;  // recycled when done
+    std::size_t bytes = 0;                                           // wire bytes
     std::size_t queue_bytes = 0;  // accounted queue bytes released when done
     std::size_t small_bytes = 0;  // the part of queue_bytes from unfragmented messages
     std::size_t messages = 0;     // whole messages completed
@@ -97,6 +106,7 @@ class send_queue {
       arena.clear();
       pieces.clear();
       keep.clear();
+      chunks.clear();
       bytes = queue_bytes = small_bytes = messages = 0;
     }
     template <class F>
@@ -110,14 +120,23 @@ class send_queue {
   void batch_done(batch& b);
 
  private:
+  // Framed packets of small messages, in push order.
+  struct chunk {
+    std::shared_ptr<std::vector<std::uint8_t>> buf;
+    std::size_t queue_bytes = 0;
+    std::size_t messages = 0;
+  };
   struct item {
     out_message m;
+    chunk raw;  // set (raw.buf) for a chunk entry; m is unused then
     bool fragmented = false;
     std::uint64_t seq = 0;
     std::uint64_t total = 0, sent = 0;  // fragments
     std::size_t size = 0;               // accounted bytes
-    std::deque<std::shared_ptr<item>> followers;
+    std::vector<std::shared_ptr<item>> followers;
   };
+  bool fast_path_open(const out_message& m) const noexcept;
+  void append_raw_locked(const out_message& m);
   void push_locked(out_message m);
   void enqueue_item(std::shared_ptr<item> it);
   void emit_whole(batch& b, item& it);
@@ -139,6 +158,8 @@ class send_queue {
   std::size_t small_bytes_ = 0;  // bytes of unfragmented messages
   std::size_t packets_ = 0;
   std::uint64_t next_seq_ = 1;
+  std::size_t pending_items_ = 0;  // items (not chunks) queued or waiting as followers
+  std::vector<std::shared_ptr<std::vector<std::uint8_t>>> free_chunks_;
   bool closed_ = false;
 };
 

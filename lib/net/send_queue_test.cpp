@@ -9,6 +9,8 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <map>
+#include <random>
 #include <thread>
 
 using namespace erlnode;
@@ -146,7 +148,7 @@ TEST_CASE("a full queue parks async senders until the writer drains it") {
   CHECK(got == node_errc::closed);
 }
 
-TEST_CASE("the atom cache part is written when the packet is taken") {
+TEST_CASE("atom cache references decode in write order") {
   dist::atom_cache_sender oc;
   send_queue q(wire_mode::header, {}, [&](std::span<const atom> a, std::vector<std::uint8_t>& out) {
     std::vector<dist::header_ref> refs;
@@ -192,4 +194,90 @@ TEST_CASE("a large message in the queue does not hold up small senders") {
   while (!pushed && q.next_batch(b)) q.batch_done(b);
   t.join();
   CHECK(pushed);
+}
+
+// Chunks (framed at push time) and items (framed when taken) mixed with fragmented messages,
+// many senders and an atom cache whose slots keep being reassigned: the peer must read every
+// message whole, with its own atoms, in each sender's order.
+TEST_CASE("mixed small, fragmented and cached-atom messages arrive intact and in order") {
+  dist::atom_cache_sender oc;
+  send_queue::limits lim;
+  lim.fragment_size = 100;
+  lim.max_buffers = 16;
+  send_queue q(wire_mode::fragments, lim,
+               [&](std::span<const atom> a, std::vector<std::uint8_t>& out) {
+                 std::vector<dist::header_ref> refs;
+                 for (atom x : a) refs.push_back(oc.reference(x));
+                 REQUIRE(dist::append_header_refs(out, refs));
+               });
+  std::mt19937 rng(7);
+  std::map<std::uint32_t, std::vector<atom>> sent_atoms;
+  std::map<std::uint32_t, std::size_t> sent_size;
+  std::map<std::uint64_t, std::uint32_t> last_seen;  // sender -> last id read
+  dist::atom_cache_receiver ic;
+  reassembler ra(1u << 20);
+  std::size_t got = 0;
+  auto read_message = [&](std::span<const std::uint8_t> data, const std::vector<atom>& atoms) {
+    REQUIRE(data.size() >= 9);
+    std::uint32_t id = (std::uint32_t{data[0]} << 24) | (data[1] << 16) | (data[2] << 8) | data[3];
+    std::uint64_t sender = data[4];
+    REQUIRE(sent_atoms.count(id));
+    CHECK(atoms == sent_atoms[id]);
+    CHECK(data.size() == sent_size[id]);
+    CHECK(data.back() == static_cast<std::uint8_t>(id));
+    if (sender != 0) {  // no order is promised without a key
+      auto l = last_seen.find(sender);
+      if (l != last_seen.end()) CHECK(l->second < id);
+      last_seen[sender] = id;
+    }
+    ++got;
+  };
+  auto drain = [&](int batches) {
+    send_queue::batch b;
+    for (int i = 0; i < batches && q.next_batch(b); ++i) {
+      for (auto& p : packets_of(b)) {
+        auto h = dist::parse_header(p.bytes, ic, true);
+        REQUIRE(h);
+        auto rest = std::span<const std::uint8_t>(p.bytes).subspan(h->payload_offset);
+        if (h->kind == dist::header_kind::normal) {
+          read_message(rest, h->atoms);
+        } else {
+          auto r = h->kind == dist::header_kind::fragment_start
+                       ? ra.start(h->sequence_id, h->fragment_id, h->atoms, rest)
+                       : ra.next(h->sequence_id, h->fragment_id, rest);
+          REQUIRE(r);
+          if (*r) read_message(*(*r)->data, (*r)->atoms);
+        }
+      }
+      q.batch_done(b);
+    }
+  };
+  const std::uint32_t n = 3000;
+  for (std::uint32_t id = 1; id <= n; ++id) {
+    const std::uint64_t sender = rng() % 6;  // 0: no ordering key
+    const std::size_t size = rng() % 10 == 0 ? 150 + rng() % 400 : 9 + rng() % 60;
+    out_message m;
+    m.sender = sender;
+    m.ctl_size = 5;
+    m.data.assign(size, static_cast<std::uint8_t>(id));
+    for (int i = 0; i < 4; ++i) m.data[i] = static_cast<std::uint8_t>(id >> (24 - 8 * i));
+    m.data[4] = static_cast<std::uint8_t>(sender);
+    for (std::uint32_t i = 0, k = rng() % 4; i < k; ++i) {
+      std::string name = "a";
+      name += std::to_string(rng() % 5000);
+      atom a(name);
+      if (std::find(m.atoms.begin(), m.atoms.end(), a) == m.atoms.end()) m.atoms.push_back(a);
+    }
+    sent_atoms[id] = m.atoms;
+    sent_size[id] = size;
+    if (rng() % 2)
+      q.push(std::move(m));
+    else
+      CHECK(q.push_copy(m, false));
+    if (rng() % 8 == 0) drain(1 + static_cast<int>(rng() % 3));
+  }
+  drain(1 << 20);
+  CHECK(got == n);
+  CHECK(q.bytes() == 0);
+  CHECK(q.packets() == 0);
 }
