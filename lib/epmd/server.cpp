@@ -1,5 +1,11 @@
-// The epmd daemon: one coroutine per connection, one request per connection (like OTP's epmd),
-// except ALIVE2 whose connection stays open as the registration.
+// The epmd daemon: one level-triggered epoll set holds the listeners and every connection, each a
+// plain descriptor with a small state record, like OTP's epmd select loop. One request per
+// connection, except ALIVE2 whose connection stays open as the registration.
+//
+// A request that is already there when its connection is accepted is answered at once
+// (accept4, recv, send, close); others wait in the set. No Asio socket, coroutine or timer per
+// connection: under Asio the set is one descriptor the reactor watches; run() waits on it
+// directly.
 #include <erlnode/epmd/server.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -7,10 +13,10 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -39,25 +45,14 @@ namespace {
 constexpr std::size_t max_unused = 1000;
 // The creation OTP's epmd puts in a refused ALIVE2 reply.
 constexpr std::uint32_t refused_creation = 99;
+// How long accepting pauses when out of descriptors or memory.
+constexpr std::chrono::milliseconds accept_pause{50};
 
 using clock = std::chrono::steady_clock;
-
-struct conn {
-  explicit conn(tcp::socket s) : sock(std::move(s)) {}
-  void close() {
-    error_code ec;
-    sock.close(ec);
-  }
-  tcp::socket sock;
-  clock::time_point deadline;  // while pending: closed by the sweeper after this
-  bool pending = false;
-  std::list<std::shared_ptr<conn>>::iterator pending_it;
-};
 
 struct node_rec {
   node_info info;
   std::uint32_t creation = 0;
-  std::weak_ptr<conn> c;
   int fd = -1;
   std::uint64_t seq = 0;
 };
@@ -69,6 +64,24 @@ struct unused_rec {
   int fd = -1;
 };
 
+asio::ip::address to_address(const sockaddr_storage& ss) {
+  if (ss.ss_family == AF_INET) {
+    auto& a = reinterpret_cast<const sockaddr_in&>(ss);
+    return asio::ip::address_v4(ntohl(a.sin_addr.s_addr));
+  }
+  auto& a = reinterpret_cast<const sockaddr_in6&>(ss);
+  asio::ip::address_v6::bytes_type b;
+  std::memcpy(b.data(), &a.sin6_addr, 16);
+  asio::ip::address_v6 v6(b);
+  if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6);
+  return v6;
+}
+
+bool is_loopback(const sockaddr_storage& ss) {
+  if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) return false;
+  return to_address(ss).is_loopback();
+}
+
 // Loopback, or the peer is this host's own address: OTP's epmd accepts ALIVE2, KILL, STOP and DUMP
 // only from such peers.
 bool is_local_peer(int fd) {
@@ -77,20 +90,8 @@ bool is_local_peer(int fd) {
   if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) != 0 ||
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&self), &sl) != 0)
     return false;
-  auto addr = [](const sockaddr_storage& ss) -> asio::ip::address {
-    if (ss.ss_family == AF_INET) {
-      auto& a = reinterpret_cast<const sockaddr_in&>(ss);
-      return asio::ip::address_v4(ntohl(a.sin_addr.s_addr));
-    }
-    auto& a = reinterpret_cast<const sockaddr_in6&>(ss);
-    asio::ip::address_v6::bytes_type b;
-    std::memcpy(b.data(), &a.sin6_addr, 16);
-    asio::ip::address_v6 v6(b);
-    if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6);
-    return v6;
-  };
-  auto r = addr(peer);
-  return r.is_loopback() || r == addr(self);
+  auto r = to_address(peer);
+  return r.is_loopback() || r == to_address(self);
 }
 
 }  // namespace
@@ -99,62 +100,123 @@ struct server::impl : std::enable_shared_from_this<impl> {
   impl(asio::any_io_executor e, server_options o) : ex(std::move(e)), opts(std::move(o)) {
     std::random_device rd;
     creation_base = (std::uint32_t{rd()} & 0x7fffffff) | 0x10000;  // non-zero, beyond 1..3
+    sweep_interval = std::clamp<clock::duration>(
+        opts.request_timeout / 4, std::chrono::milliseconds(10), std::chrono::seconds(1));
   }
+
+  // One per descriptor number (the set's events carry the descriptor).
+  struct conn {
+    enum class state : std::uint8_t { none, waiting, writing, registered };
+    // What follows a reply that had to wait for the socket.
+    enum class then : std::uint8_t { close, keep_registered, kill };
+    state st = state::none;
+    then after = then::close;
+    bool peer_loopback = false;
+    // Pending connections (a request or reply under way) are listed in arrival order, hence
+    // deadline order: a request must come, and its reply go, before the deadline.
+    bool pending = false;
+    std::uint32_t events = 0;  // what the set watches for (0: not in the set)
+    int prev = -1, next = -1;
+    clock::time_point deadline;
+    std::unique_ptr<request_parser> parser;  // a request that arrived in pieces
+    std::vector<std::uint8_t> out;           // the unsent rest of a reply
+    std::size_t out_pos = 0;
+    std::string node;  // while registered
+  };
+
+  struct listener {
+    int fd;
+  };
+  static constexpr std::uint64_t listener_tag = 1ull << 32;
+  static constexpr std::uint64_t wake_tag = 1ull << 33;
 
   asio::any_io_executor ex;
   server_options opts;
-  // Listening descriptors (released from Asio): they live in the private epoll set below, so
-  // accepting and reading requests share one wake-up, like OTP's select loop.
-  struct listener {
-    int fd;
-    tcp::endpoint::protocol_type proto;
-  };
+  // The epoll set (owned; under Asio the reactor watches it).
+  asio::posix::stream_descriptor set{ex};
+  int epfd = -1;
   std::vector<listener> listeners;
-  static constexpr std::uint64_t listener_tag = 1ull << 32;
+  std::vector<conn> conns;  // indexed by descriptor
+  int pend_head = -1, pend_tail = -1;
+  std::size_t pend_count = 0;
   std::map<std::string, node_rec, std::less<>> nodes;
   std::list<unused_rec> unused;  // oldest first
   std::unordered_map<std::string_view, std::list<unused_rec>::iterator> unused_index;
   asio::steady_timer sweeper{ex};
-  std::list<std::shared_ptr<conn>> pending;
-  // Connections whose request has not (fully) arrived: plain descriptors in a private epoll set,
-  // so waiting for a request costs no Asio socket, no coroutine, and no deregistration (closing
-  // a descriptor removes it from the set).
-  struct waiting_conn {
-    int fd;
-    clock::time_point deadline;
-    tcp::endpoint::protocol_type proto;
-    request_parser parser;
-  };
-  std::list<waiting_conn> waiting;  // arrival order, hence deadline order
-  std::unordered_map<int, std::list<waiting_conn>::iterator> waiting_index;
-  asio::posix::stream_descriptor waiting_set{ex};
+  clock::duration sweep_interval;
+  clock::time_point next_sweep;
+  clock::time_point paused_until;  // listeners out of the set until then (blocking mode)
+  bool paused = false;
+  request_parser parser{opts.max_request_length};  // reused for requests that arrive whole
+  std::vector<std::uint8_t> reply_buf;             // reused for replies
   int early_hits = 16;  // recent outcome of reading right after accept (0..16)
   unsigned early_probe = 0;
   std::uint64_t seq = 0;
   std::uint32_t creation_base = 1;
   std::uint16_t port = 0;
   bool running = false;
+  bool blocking = false;  // run() serves; the Asio loops stay idle
+  bool killed = false;
   std::function<void()> kill_cb;
 
-  void admit(const std::shared_ptr<conn>& c) {
-    while (opts.max_pending_connections > 0 && pending.size() >= opts.max_pending_connections) {
-      auto old = pending.front();
-      pending.pop_front();
-      old->pending = false;
-      old->close();
-    }
-    c->pending = true;
-    c->pending_it = pending.insert(pending.end(), c);
+  conn& at(int fd) {
+    if (static_cast<std::size_t>(fd) >= conns.size())
+      conns.resize(std::max<std::size_t>(static_cast<std::size_t>(fd) + 1, conns.size() * 2));
+    return conns[static_cast<std::size_t>(fd)];
   }
-  void unpend(const std::shared_ptr<conn>& c) {
-    if (c->pending) {
-      pending.erase(c->pending_it);
-      c->pending = false;
-    }
+
+  // ---- pending list ----
+  void pend(int fd, conn& c, clock::time_point now) {
+    // Beyond the cap the oldest pending connection makes room.
+    while (opts.max_pending_connections > 0 && pend_head >= 0 &&
+           pend_count >= opts.max_pending_connections)
+      close_conn(pend_head);
+    c.deadline = now + opts.request_timeout;
+    c.pending = true;
+    c.prev = pend_tail;
+    c.next = -1;
+    if (pend_tail >= 0)
+      conns[static_cast<std::size_t>(pend_tail)].next = fd;
+    else
+      pend_head = fd;
+    pend_tail = fd;
+    ++pend_count;
   }
-  void finish(const std::shared_ptr<conn>& c) {
-    unpend(c);
-    c->close();
+  void unpend(conn& c) {
+    if (c.prev >= 0)
+      conns[static_cast<std::size_t>(c.prev)].next = c.next;
+    else
+      pend_head = c.next;
+    if (c.next >= 0)
+      conns[static_cast<std::size_t>(c.next)].prev = c.prev;
+    else
+      pend_tail = c.prev;
+    c.prev = c.next = -1;
+    c.pending = false;
+    --pend_count;
+  }
+
+  // Closing removes a descriptor from the set.
+  void close_conn(int fd) {
+    conn& c = conns[static_cast<std::size_t>(fd)];
+    if (c.pending) unpend(c);
+    if (!c.node.empty()) {  // registered, or its ALIVE2 reply under way
+      auto it = nodes.find(c.node);
+      if (it != nodes.end() && it->second.fd == fd) unregister(it);
+    }
+    c = conn{};
+    ::close(fd);
+  }
+
+  bool watch(int fd, conn& c, std::uint32_t events) {
+    if (c.events == events) return true;
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = static_cast<std::uint32_t>(fd);
+    if (::epoll_ctl(epfd, c.events != 0 ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) != 0)
+      return false;
+    c.events = events;
+    return true;
   }
 
   std::uint32_t next_creation(std::string_view name, bool extended) {
@@ -193,310 +255,288 @@ struct server::impl : std::enable_shared_from_this<impl> {
     return v;
   }
 
-  void close_waiting(std::list<waiting_conn>::iterator it) {
-    waiting_index.erase(it->fd);
-    ::close(it->fd);
-    waiting.erase(it);
-  }
-
   void stop() {
     running = false;
     sweeper.cancel();
-    while (!waiting.empty()) close_waiting(waiting.begin());
-    {
-      error_code ec;
-      waiting_set.close(ec);
-    }
+    for (std::size_t fd = 0; fd < conns.size(); ++fd)
+      if (conns[fd].st != conn::state::none) {
+        conns[fd] = conn{};
+        ::close(static_cast<int>(fd));
+      }
+    conns.clear();
+    pend_head = pend_tail = -1;
+    pend_count = 0;
+    nodes.clear();
     for (auto& l : listeners) ::close(l.fd);
     listeners.clear();
-    auto p = std::move(pending);
-    pending.clear();
-    for (auto& c : p) {
-      c->pending = false;
-      c->close();
-    }
-    for (auto& [name, rec] : nodes)
-      if (auto c = rec.c.lock()) c->close();
-    nodes.clear();
+    error_code ec;
+    set.close(ec);
+    epfd = -1;
   }
 
-  // What a complete request calls for.
-  struct action {
-    enum kind { close, reply, kill, register_node } what = close;
-    std::vector<std::uint8_t> out;
-  };
-  action decide(request& req, int fd);
-  // Serves a freshly accepted descriptor synchronously when its request is already there (the
-  // common case); otherwise hands it to a coroutine.
-  void serve(int fd, const tcp::endpoint::protocol_type& proto);
-  // Feeds what `fd` has to `parser` and acts on a complete request.
-  enum class outcome { incomplete, closed, handed_off };
-  outcome step(int fd, const tcp::endpoint::protocol_type& proto, request_parser& parser);
-  void wait_for_request(int fd, const tcp::endpoint::protocol_type& proto, request_parser parser);
-  asio::awaitable<void> waiting_loop();
-  void go_async(int fd, const tcp::endpoint::protocol_type& proto, request_parser parser,
-                std::vector<std::uint8_t> rest);
+  bool local(int fd, const conn& c) { return c.peer_loopback || is_local_peer(fd); }
 
-  void accept_batch(const listener& l);
-  asio::awaitable<void> pause_listeners();
-  asio::awaitable<void> sweep();
-  asio::awaitable<void> session(std::shared_ptr<conn> c, request_parser parser,
-                                std::vector<std::uint8_t> rest);
-  asio::awaitable<void> reply(std::shared_ptr<conn> c, std::vector<std::uint8_t> out);
-  asio::awaitable<void> registration(std::shared_ptr<conn> c, node_info ni);
+  void accept_one(const listener& l, clock::time_point now);
+  void pause_listeners(clock::time_point now);
+  void resume_listeners();
+  void serve_new(int fd, bool loopback, clock::time_point now);
+  void on_readable(int fd, clock::time_point now);
+  void on_writable(int fd);
+  // A complete request from `fd`: answers it (the connection is closed, kept, or left writing).
+  void answer(int fd, conn& c, request& req, clock::time_point now);
+  void send_reply(int fd, conn& c, conn::then after, clock::time_point now);
+  void do_kill();
+  void sweep(clock::time_point now);
+  // One epoll_wait on the set with this timeout; handles what it returns. Returns how many
+  // events there were.
+  // `now` is set to the time epoll_wait returned.
+  int poll(int timeout_ms, clock::time_point& now);
+
+  asio::awaitable<void> reactor_loop();
+  asio::awaitable<void> sweep_loop();
+  asio::awaitable<void> pause_loop();
 };
 
-// Accepts in batches with accept4: no Asio socket (epoll registration) for connections that are
-// answered at once.
-void server::impl::accept_batch(const listener& l) {
-  for (int i = 0; i < 64 && running; ++i) {
-    int fd = ::accept4(l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+// One accept4 per readiness report, like OTP's select loop: the set is level-triggered, so a
+// listener with more queued is reported again by the next epoll_wait (with whatever else is
+// ready), and the common case of one waiting connection costs no accept4 ending in EAGAIN.
+// The peer address comes with it (no getpeername per request).
+void server::impl::accept_one(const listener& l, clock::time_point now) {
+  for (;;) {
+    sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    int fd =
+        ::accept4(l.fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      serve(fd, l.proto);
-      continue;
+      serve_new(fd, is_loopback(peer), now);
+      return;
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK) return;
     if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
     // Out of descriptors or memory: stop listening for a moment instead of spinning.
-    asio::co_spawn(ex, pause_listeners(), asio::detached);
+    pause_listeners(now);
     return;
   }
 }
 
-asio::awaitable<void> server::impl::pause_listeners() {
-  auto self = shared_from_this();
-  for (auto& l : listeners) ::epoll_ctl(waiting_set.native_handle(), EPOLL_CTL_DEL, l.fd, nullptr);
-  asio::steady_timer t(ex, std::chrono::milliseconds(50));
-  error_code ec;
-  co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  if (!running) co_return;
+void server::impl::pause_listeners(clock::time_point now) {
+  if (paused) return;
+  paused = true;
+  for (auto& l : listeners) ::epoll_ctl(epfd, EPOLL_CTL_DEL, l.fd, nullptr);
+  paused_until = now + accept_pause;
+  if (!blocking) asio::co_spawn(ex, pause_loop(), asio::detached);
+}
+
+void server::impl::resume_listeners() {
+  if (!paused || !running) return;
+  paused = false;
   for (std::size_t k = 0; k < listeners.size(); ++k) {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = listener_tag | k;
-    ::epoll_ctl(waiting_set.native_handle(), EPOLL_CTL_ADD, listeners[k].fd, &ev);
+    ::epoll_ctl(epfd, EPOLL_CTL_ADD, listeners[k].fd, &ev);
   }
 }
 
-void server::impl::serve(int fd, const tcp::endpoint::protocol_type& proto) {
-  request_parser parser(opts.max_request_length);
-  // Reading right after accept pays when clients send before we accept (blocking clients);
-  // with clients that connect and then send, it mostly finds nothing. Sample 1 in 16 while
-  // it mostly misses.
-  if (early_hits < 8 && (++early_probe & 15) != 0) {
-    wait_for_request(fd, proto, std::move(parser));
+asio::awaitable<void> server::impl::pause_loop() {
+  auto self = shared_from_this();
+  asio::steady_timer t(ex, accept_pause);
+  error_code ec;
+  co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  resume_listeners();
+}
+
+void server::impl::serve_new(int fd, bool loopback, clock::time_point now) {
+  conn& c = at(fd);
+  c.peer_loopback = loopback;
+  // Reading right after accept pays when clients send before we accept (blocking clients, or a
+  // busy daemon); with clients that connect and then send, it mostly finds nothing. Sample 1 in
+  // 16 while it mostly misses.
+  if (early_hits >= 8 || (++early_probe & 15) == 0) {
+    std::uint8_t buf[1100];  // a whole request of the default limit in one read
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    bool miss = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    early_hits = std::clamp(early_hits + (miss ? -1 : 1), 0, 16);
+    if (n <= 0 && !miss) {
+      c = conn{};
+      ::close(fd);
+      return;
+    }
+    if (n > 0) {
+      std::span<const std::uint8_t> in(buf, static_cast<std::size_t>(n));
+      parser.reset();
+      auto r = parser.feed(in);
+      if (!r) {  // garbage, or a length beyond the limit
+        c = conn{};
+        ::close(fd);
+        return;
+      }
+      if (*r == status::complete) {
+        answer(fd, c, parser.get(), now);
+        return;
+      }
+      // A request in pieces keeps its own parser.
+      c.parser = std::make_unique<request_parser>(std::move(parser));
+      parser = request_parser(opts.max_request_length);
+    }
+  }
+  if (!watch(fd, c, EPOLLIN)) {
+    c = conn{};
+    ::close(fd);
     return;
   }
-  auto o = step(fd, proto, parser);
-  early_hits = std::clamp(early_hits + (o == outcome::incomplete ? -1 : 1), 0, 16);
-  if (o == outcome::incomplete) wait_for_request(fd, proto, std::move(parser));
+  c.st = conn::state::waiting;
+  pend(fd, c, now);
 }
 
-server::impl::outcome server::impl::step(int fd, const tcp::endpoint::protocol_type& proto,
-                                         request_parser& parser) {
-  std::uint8_t buf[1100];  // a whole request of the default limit in one read
+void server::impl::on_readable(int fd, clock::time_point now) {
+  conn& c = conns[static_cast<std::size_t>(fd)];
+  if (c.st == conn::state::registered) {
+    // The node may send nothing more; anything it sends is ignored until it closes.
+    std::uint8_t sink[512];
+    ssize_t n = ::recv(fd, sink, sizeof sink, 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+      close_conn(fd);
+    return;
+  }
+  std::uint8_t buf[1100];
   ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return outcome::incomplete;
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
   if (n <= 0) {
-    ::close(fd);
-    return outcome::closed;
+    close_conn(fd);
+    return;
   }
   std::span<const std::uint8_t> in(buf, static_cast<std::size_t>(n));
-  auto r = parser.feed(in);
+  request_parser* p = c.parser.get();
+  if (!p) {
+    parser.reset();
+    p = &parser;
+  }
+  auto r = p->feed(in);
   if (!r) {
-    ::close(fd);  // garbage, or a length beyond the limit
-    return outcome::closed;
-  }
-  if (*r == status::need_more) return outcome::incomplete;
-  action a = decide(parser.get(), fd);
-  if (a.what == action::close) {
-    ::close(fd);
-    return outcome::closed;
-  }
-  if (a.what == action::reply) {
-    ssize_t w = ::send(fd, a.out.data(), a.out.size(), MSG_NOSIGNAL);
-    if (w == static_cast<ssize_t>(a.out.size()) || (w < 0 && errno != EAGAIN)) {
-      ::close(fd);
-      return outcome::closed;
-    }
-    // A reply bigger than the socket buffer: the rest goes out asynchronously.
-    a.out.erase(a.out.begin(), a.out.begin() + std::max<ssize_t>(w, 0));
-    go_async(fd, proto, std::move(parser), std::move(a.out));
-    return outcome::handed_off;
-  }
-  // ALIVE2 and KILL need the socket and a coroutine: the session decides again (deciding had
-  // no side effects for them).
-  go_async(fd, proto, std::move(parser), {});
-  return outcome::handed_off;
-}
-
-void server::impl::wait_for_request(int fd, const tcp::endpoint::protocol_type& proto,
-                                    request_parser parser) {
-  // Beyond the cap the oldest waiting connection makes room.
-  while (opts.max_pending_connections > 0 && !waiting.empty() &&
-         waiting.size() >= opts.max_pending_connections)
-    close_waiting(waiting.begin());
-  epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLRDHUP;
-  ev.data.u64 = static_cast<std::uint32_t>(fd);
-  if (!waiting_set.is_open() ||
-      ::epoll_ctl(waiting_set.native_handle(), EPOLL_CTL_ADD, fd, &ev) != 0) {
-    ::close(fd);
+    close_conn(fd);
     return;
   }
-  waiting.push_back({fd, clock::now() + opts.request_timeout, proto, std::move(parser)});
-  waiting_index.emplace(fd, std::prev(waiting.end()));
+  if (*r == status::need_more) {
+    if (!c.parser) {
+      c.parser = std::make_unique<request_parser>(std::move(parser));
+      parser = request_parser(opts.max_request_length);
+    }
+    return;
+  }
+  auto kept = std::move(c.parser);  // answer() may close the connection, resetting `c`
+  answer(fd, c, p->get(), now);
 }
 
-asio::awaitable<void> server::impl::waiting_loop() {
-  auto self = shared_from_this();
-  std::array<epoll_event, 64> evs;
-  while (running) {
-    error_code ec;
-    co_await waiting_set.async_wait(asio::posix::stream_descriptor::wait_read,
-                                    asio::redirect_error(asio::use_awaitable, ec));
-    if (ec || !running) co_return;
-    // The outer reactor is edge-triggered and our set level-triggered: a descriptor that stays
-    // ready (a listener with more than one batch queued, a request longer than one read) wakes
-    // nobody again, so drain until nothing is ready, yielding now and then to other work.
-    for (int rounds = 1; running; ++rounds) {
-      int n =
-          ::epoll_wait(waiting_set.native_handle(), evs.data(), static_cast<int>(evs.size()), 0);
-      if (n <= 0) break;
-      for (int i = 0; i < n && running; ++i) {
-        std::uint64_t tag = evs[static_cast<std::size_t>(i)].data.u64;
-        if (tag & listener_tag) {
-          std::size_t k = tag & 0xffffffffu;
-          if (k < listeners.size()) accept_batch(listeners[k]);
-          continue;
-        }
-        auto it = waiting_index.find(static_cast<int>(tag));
-        if (it == waiting_index.end()) continue;
-        auto w = it->second;
-        int fd = w->fd;
-        auto o = step(fd, w->proto, w->parser);
-        if (o == outcome::incomplete) continue;
-        // Closing removed it from the set; a descriptor handed to Asio must leave it.
-        if (o == outcome::handed_off)
-          ::epoll_ctl(waiting_set.native_handle(), EPOLL_CTL_DEL, fd, nullptr);
-        waiting_index.erase(it);
-        waiting.erase(w);
+void server::impl::on_writable(int fd) {
+  conn& c = conns[static_cast<std::size_t>(fd)];
+  ssize_t w = ::send(fd, c.out.data() + c.out_pos, c.out.size() - c.out_pos, MSG_NOSIGNAL);
+  if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  if (w < 0) {
+    close_conn(fd);
+    return;
+  }
+  c.out_pos += static_cast<std::size_t>(w);
+  if (c.out_pos < c.out.size()) return;
+  auto after = c.after;
+  if (after == conn::then::keep_registered && watch(fd, c, EPOLLIN)) {
+    if (c.pending) unpend(c);
+    c.st = conn::state::registered;
+    c.out = {};
+    c.out_pos = 0;
+    return;
+  }
+  close_conn(fd);
+  if (after == conn::then::kill) do_kill();
+}
+
+void server::impl::send_reply(int fd, conn& c, conn::then after, clock::time_point now) {
+  ssize_t w = ::send(fd, reply_buf.data(), reply_buf.size(), MSG_NOSIGNAL);
+  if (w == static_cast<ssize_t>(reply_buf.size())) {
+    if (after == conn::then::keep_registered) {
+      if (watch(fd, c, EPOLLIN)) {
+        if (c.pending) unpend(c);
+        c.st = conn::state::registered;
+        return;
       }
-      if (rounds % 16 == 0) co_await asio::post(ex, asio::use_awaitable);
+      close_conn(fd);
+      return;
     }
-  }
-}
-
-void server::impl::go_async(int fd, const tcp::endpoint::protocol_type& proto,
-                            request_parser parser, std::vector<std::uint8_t> rest) {
-  tcp::socket s(ex);
-  error_code ec;
-  s.assign(proto, fd, ec);
-  if (ec) {
-    ::close(fd);
+    close_conn(fd);
+    if (after == conn::then::kill) do_kill();
     return;
   }
-  auto c = std::make_shared<conn>(std::move(s));
-  c->deadline = clock::now() + opts.request_timeout;
-  admit(c);
-  asio::co_spawn(ex, session(c, std::move(parser), std::move(rest)), asio::detached);
+  if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    close_conn(fd);
+    return;
+  }
+  // A reply bigger than the socket buffer: the rest goes out as the client takes it, within
+  // the request timeout.
+  std::size_t sent = w > 0 ? static_cast<std::size_t>(w) : 0;
+  c.out.assign(reply_buf.begin() + static_cast<std::ptrdiff_t>(sent), reply_buf.end());
+  c.out_pos = 0;
+  c.after = after;
+  if (!watch(fd, c, EPOLLOUT)) {
+    close_conn(fd);
+    return;
+  }
+  c.st = conn::state::writing;
+  if (!c.pending) pend(fd, c, now);
 }
 
-// Pending connections are in arrival order, so their deadlines are too: one timer closes the
-// expired ones from the front (cheaper than a timer per connection).
-asio::awaitable<void> server::impl::sweep() {
-  auto self = shared_from_this();
-  auto interval = std::clamp<clock::duration>(
-      opts.request_timeout / 4, std::chrono::milliseconds(10), std::chrono::seconds(1));
-  while (running) {
-    sweeper.expires_after(interval);
-    error_code ec;
-    co_await sweeper.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (!running) co_return;
-    auto now = clock::now();
-    while (!waiting.empty() && waiting.front().deadline <= now) close_waiting(waiting.begin());
-    while (!pending.empty() && pending.front()->deadline <= now) {
-      auto c = pending.front();
-      pending.pop_front();
-      c->pending = false;
-      c->close();  // too slow: its session sees the error and ends
-    }
-  }
+void server::impl::do_kill() {
+  auto cb = kill_cb;
+  stop();
+  killed = true;
+  if (cb) cb();
 }
 
-// `rest`, when not empty, is the unsent part of a reply the fast path started: the request
-// in `parser` was served already.
-asio::awaitable<void> server::impl::session(std::shared_ptr<conn> c, request_parser parser,
-                                            std::vector<std::uint8_t> rest) {
-  auto self = shared_from_this();
-  if (!rest.empty()) {
-    co_await reply(c, std::move(rest));
-    co_return;
-  }
-  std::array<std::uint8_t, 512> buf;
-  // A request the fast path parsed but did not answer (ALIVE2, KILL) arrives complete.
-  bool complete = parser.done();
-  while (!complete) {
-    error_code ec;
-    std::size_t n = co_await c->sock.async_read_some(asio::buffer(buf),
-                                                     asio::redirect_error(asio::use_awaitable, ec));
-    if (ec || !running) {
-      finish(c);
-      co_return;
-    }
-    std::span<const std::uint8_t> in(buf.data(), n);
-    auto r = parser.feed(in);
-    if (!r) {
-      finish(c);
-      co_return;
-    }
-    complete = *r == status::complete;
-  }
-  request& req = parser.get();
-  action a = decide(req, c->sock.native_handle());
-  switch (a.what) {
-    case action::close:
-      finish(c);
-      co_return;
-    case action::reply:
-      co_await reply(c, std::move(a.out));
-      co_return;
-    case action::kill:
-      co_await reply(c, std::move(a.out));
-      stop();
-      if (kill_cb) kill_cb();
-      co_return;
-    case action::register_node:
-      co_await registration(c, std::move(std::get<alive2_request>(req).node));
-      co_return;
-  }
-}
-
-server::impl::action server::impl::decide(request& req, int fd) {
-  action a;
-  a.what = action::reply;
-  auto& out = a.out;
-  if (std::holds_alternative<alive2_request>(req)) {
-    a.what = is_local_peer(fd) ? action::register_node : action::close;
-  } else if (auto* p = std::get_if<port_please2_request>(&req)) {
-    port2_reply rep;
+void server::impl::answer(int fd, conn& c, request& req, clock::time_point now) {
+  auto& out = reply_buf;
+  out.clear();
+  if (auto* p = std::get_if<port_please2_request>(&req)) {
     auto it = nodes.find(p->name);
     if (it == nodes.end()) {
-      rep.result = 1;
+      encode(port2_reply{1, std::nullopt}, out);
     } else {
-      rep.node = it->second.info;
+      encode(port2_reply{0, it->second.info}, out);
     }
-    encode(rep, out);
+    send_reply(fd, c, conn::then::close, now);
+  } else if (auto* a = std::get_if<alive2_request>(&req)) {
+    if (!local(fd, c)) {
+      close_conn(fd);
+      return;
+    }
+    node_info& ni = a->node;
+    bool extended = ni.highest_version >= 6;
+    if (nodes.size() >= opts.max_nodes || nodes.count(ni.name) != 0) {
+      encode(alive2_reply{1, refused_creation, extended}, out);
+      send_reply(fd, c, conn::then::close, now);
+      return;
+    }
+    node_rec rec;
+    rec.creation = next_creation(ni.name, extended);
+    rec.fd = fd;
+    rec.seq = ++seq;
+    std::uint32_t creation = rec.creation;
+    c.node = ni.name;
+    rec.info = std::move(ni);
+    nodes.emplace(c.node, std::move(rec));
+    // The connection is the registration: no timeout, never evicted (once the reply is out).
+    // Its close, or a failed reply, unregisters.
+    encode(alive2_reply{0, creation, extended}, out);
+    send_reply(fd, c, conn::then::keep_registered, now);
   } else if (std::holds_alternative<names_request>(req)) {
     encode_port_header(port, out);
     for (auto* n : newest_first()) {
       auto line = format_name_line(n->first, n->second.info.port);
       out.insert(out.end(), line.begin(), line.end());
     }
+    send_reply(fd, c, conn::then::close, now);
   } else if (std::holds_alternative<dump_request>(req)) {
-    if (!is_local_peer(fd)) {
-      a.what = action::close;
-      return a;
+    if (!local(fd, c)) {
+      close_conn(fd);
+      return;
     }
     encode_port_header(port, out);
     for (auto* n : newest_first()) {
@@ -509,73 +549,105 @@ server::impl::action server::impl::decide(request& req, int fd) {
       out.insert(out.end(), line.begin(), line.end());
       out.push_back(0);
     }
+    send_reply(fd, c, conn::then::close, now);
   } else if (std::holds_alternative<kill_request>(req)) {
-    if (!is_local_peer(fd)) {
-      a.what = action::close;
+    if (!local(fd, c)) {
+      close_conn(fd);
     } else if (!opts.relaxed_command_check && !nodes.empty()) {
       out.assign(kill_no.begin(), kill_no.end());
+      send_reply(fd, c, conn::then::close, now);
     } else {
-      a.what = action::kill;
       out.assign(kill_ok.begin(), kill_ok.end());
+      send_reply(fd, c, conn::then::kill, now);
     }
   } else {
     auto& s = std::get<stop_request>(req);
-    if (!is_local_peer(fd) || !opts.relaxed_command_check) {
-      a.what = action::close;  // OTP's epmd closes without a word
-      return a;
+    if (!opts.relaxed_command_check || !local(fd, c)) {
+      close_conn(fd);  // OTP's epmd closes without a word
+      return;
     }
     auto it = nodes.find(s.name);
     if (it == nodes.end()) {
       out.assign(stop_noexist.begin(), stop_noexist.end());
     } else {
-      auto victim = it->second.c.lock();
+      int victim = it->second.fd;
       unregister(it);
-      if (victim) victim->close();
+      close_conn(victim);
       out.assign(stop_ok.begin(), stop_ok.end());
     }
+    send_reply(fd, c, conn::then::close, now);
   }
-  return a;
 }
 
-asio::awaitable<void> server::impl::reply(std::shared_ptr<conn> c, std::vector<std::uint8_t> out) {
-  error_code ec;
-  co_await asio::async_write(c->sock, asio::buffer(out),
-                             asio::redirect_error(asio::use_awaitable, ec));
-  finish(c);
+// Pending connections are in arrival order, so their deadlines are too: closing the expired
+// ones from the front now and then is cheaper than a timer per connection.
+void server::impl::sweep(clock::time_point now) {
+  while (pend_head >= 0 && conns[static_cast<std::size_t>(pend_head)].deadline <= now)
+    close_conn(pend_head);
+  next_sweep = now + sweep_interval;
 }
 
-asio::awaitable<void> server::impl::registration(std::shared_ptr<conn> c, node_info ni) {
-  std::vector<std::uint8_t> out;
-  bool extended = ni.highest_version >= 6;
-  if (!running || nodes.size() >= opts.max_nodes || nodes.count(ni.name) != 0) {
-    encode(alive2_reply{1, refused_creation, extended}, out);
-    co_await reply(c, std::move(out));
-    co_return;
+int server::impl::poll(int timeout_ms, clock::time_point& now) {
+  std::array<epoll_event, 64> evs;
+  int n = ::epoll_wait(epfd, evs.data(), static_cast<int>(evs.size()), timeout_ms);
+  now = clock::now();
+  if (n <= 0) return 0;
+  for (int i = 0; i < n && running; ++i) {
+    auto& ev = evs[static_cast<std::size_t>(i)];
+    std::uint64_t tag = ev.data.u64;
+    if (tag & listener_tag) {
+      std::size_t k = tag & 0xffffffffu;
+      if (k < listeners.size()) accept_one(listeners[k], now);
+      continue;
+    }
+    if (tag & wake_tag) {
+      stop();
+      break;
+    }
+    int fd = static_cast<int>(tag);
+    if (static_cast<std::size_t>(fd) >= conns.size()) continue;
+    switch (conns[static_cast<std::size_t>(fd)].st) {
+      case conn::state::waiting:
+      case conn::state::registered:
+        on_readable(fd, now);
+        break;
+      case conn::state::writing:
+        on_writable(fd);
+        break;
+      case conn::state::none:
+        break;  // closed earlier in this batch
+    }
   }
-  std::string name = ni.name;
-  node_rec rec;
-  rec.creation = next_creation(name, extended);
-  rec.info = std::move(ni);
-  rec.c = c;
-  rec.fd = static_cast<int>(c->sock.native_handle());
-  rec.seq = ++seq;
-  std::uint32_t creation = rec.creation;
-  nodes.emplace(name, std::move(rec));
-  // A registration is no longer a pending connection: no timeout, not evicted.
-  unpend(c);
-  encode(alive2_reply{0, creation, extended}, out);
-  error_code ec;
-  co_await asio::async_write(c->sock, asio::buffer(out),
-                             asio::redirect_error(asio::use_awaitable, ec));
-  // The node may send nothing more; anything it sends is ignored until it closes.
-  std::array<std::uint8_t, 256> sink;
-  while (!ec) {
-    co_await c->sock.async_read_some(asio::buffer(sink),
-                                     asio::redirect_error(asio::use_awaitable, ec));
+  return n;
+}
+
+asio::awaitable<void> server::impl::reactor_loop() {
+  auto self = shared_from_this();
+  while (running && !blocking) {
+    error_code ec;
+    co_await set.async_wait(asio::posix::stream_descriptor::wait_read,
+                            asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || !running || blocking) co_return;
+    // The reactor is edge-triggered and our set level-triggered: a descriptor that stays ready
+    // (a listener with more than one batch queued, a request longer than one read) wakes
+    // nobody again, so drain until nothing is ready, yielding now and then to other work.
+    for (int rounds = 1; running; ++rounds) {
+      clock::time_point now;
+      if (poll(0, now) == 0) break;
+      if (rounds % 16 == 0) co_await asio::post(ex, asio::use_awaitable);
+    }
   }
-  auto it = nodes.find(name);
-  if (it != nodes.end() && it->second.c.lock() == c) unregister(it);
-  c->close();
+}
+
+asio::awaitable<void> server::impl::sweep_loop() {
+  auto self = shared_from_this();
+  while (running && !blocking) {
+    sweeper.expires_after(sweep_interval);
+    error_code ec;
+    co_await sweeper.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!running || blocking) co_return;
+    sweep(clock::now());
+  }
 }
 
 server::server(asio::any_io_executor ex, server_options opts)
@@ -586,6 +658,7 @@ server::~server() { stop(); }
 error_code server::start() {
   auto& im = *impl_;
   if (im.running) return {};
+  im.killed = false;
   std::vector<asio::ip::address> addrs = im.opts.addresses;
   if (addrs.empty()) {
     addrs = {asio::ip::address_v4::any(), asio::ip::address_v6::any()};
@@ -598,11 +671,12 @@ error_code server::start() {
   int pfd = ::epoll_create1(EPOLL_CLOEXEC);
   if (pfd < 0) return error_code(errno, boost::system::system_category());
   error_code first;
-  im.waiting_set.assign(pfd, first);
+  im.set.assign(pfd, first);
   if (first) {
     ::close(pfd);
     return first;
   }
+  im.epfd = pfd;
   std::uint16_t port = im.opts.port;
   for (auto& a : addrs) {
     tcp::acceptor acc(im.ex);
@@ -618,7 +692,6 @@ error_code server::start() {
       continue;
     }
     if (port == 0) port = acc.local_endpoint().port();
-    auto proto = acc.local_endpoint().protocol();
     int fd = acc.release(ec);
     if (ec) {
       if (!first) first = ec;
@@ -634,17 +707,47 @@ error_code server::start() {
       ::close(fd);
       continue;
     }
-    im.listeners.push_back({fd, proto});
+    im.listeners.push_back({fd});
   }
   if (im.listeners.empty()) {
     error_code ignored;
-    im.waiting_set.close(ignored);
+    im.set.close(ignored);
+    im.epfd = -1;
     return first ? first : make_error_code(boost::system::errc::address_not_available);
   }
   im.port = port;
   im.running = true;
-  asio::co_spawn(im.ex, im.sweep(), asio::detached);
-  asio::co_spawn(im.ex, im.waiting_loop(), asio::detached);
+  im.paused = false;
+  im.next_sweep = clock::now() + im.sweep_interval;
+  asio::co_spawn(im.ex, im.sweep_loop(), asio::detached);
+  asio::co_spawn(im.ex, im.reactor_loop(), asio::detached);
+  return {};
+}
+
+error_code server::run(int wake_fd) {
+  auto self = impl_;  // a KILL callback may drop the server
+  auto& im = *self;
+  if (!im.running)
+    if (auto ec = start()) return ec;
+  im.blocking = true;
+  if (wake_fd >= 0) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = impl::wake_tag;
+    if (::epoll_ctl(im.epfd, EPOLL_CTL_ADD, wake_fd, &ev) != 0) {
+      im.blocking = false;
+      return error_code(errno, boost::system::system_category());
+    }
+  }
+  auto now = clock::now();
+  while (im.running) {
+    if (im.paused && now >= im.paused_until) im.resume_listeners();
+    if (now >= im.next_sweep) im.sweep(now);
+    auto until = im.paused ? std::min(im.next_sweep, im.paused_until) : im.next_sweep;
+    auto wait = std::chrono::ceil<std::chrono::milliseconds>(until - now).count();
+    im.poll(static_cast<int>(std::clamp<std::int64_t>(wait, 0, 1000)), now);
+  }
+  im.blocking = false;
   return {};
 }
 

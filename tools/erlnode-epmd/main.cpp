@@ -8,10 +8,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/write.hpp>
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -253,7 +254,19 @@ int main(int argc, char** argv) {
   }
 
   int status_fd = daemon ? daemonize() : -1;
-  asio::io_context io(1);
+  // SIGINT and SIGTERM arrive through a descriptor in the server's set: the server runs on this
+  // thread with no reactor in between (one epoll_wait per wake-up), and stops cleanly on them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  ::sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
+  int sig_fd = ::signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (sig_fd < 0) {
+    std::perror("erlnode-epmd: signalfd");
+    return 1;
+  }
+  asio::io_context io(1);  // unused while run() serves; the server's API takes an executor
   epmd::server srv(io.get_executor(), opts);
   if (auto ec = srv.start()) {
     std::fprintf(stderr, "erlnode-epmd: cannot listen on port %u: %s\n", opts.port,
@@ -267,15 +280,9 @@ int main(int argc, char** argv) {
     ::close(status_fd);
     detach_stdio();
   }
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code&, int) {
-    srv.stop();
-    io.stop();
-  });
-  srv.on_kill([&] {
-    signals.cancel();
-    io.stop();
-  });
-  io.run();
+  if (auto ec = srv.run(sig_fd)) {
+    std::fprintf(stderr, "erlnode-epmd: %s\n", ec.message().c_str());
+    return 1;
+  }
   return 0;
 }

@@ -36,7 +36,7 @@ struct server_options {
   std::size_t max_request_length = 1024;
 };
 
-// Must run on a single-threaded executor (or a strand).
+// Must run on a single-threaded executor (or a strand), or in run().
 class server {
  public:
   server(boost::asio::any_io_executor ex, server_options opts = {});
@@ -47,6 +47,12 @@ class server {
   // Binds and starts accepting. Fails (address_in_use, ...) if no listen address could be bound
   // for the port; with several addresses, those that fail are skipped if one works.
   boost::system::error_code start();
+  // Serves on the calling thread instead of the executor (which must not run this server
+  // meanwhile), until stop() from a KILL callback, an accepted KILL, or `wake_fd` (when >= 0)
+  // becoming readable, which stops the server. For a thread or process that does nothing else,
+  // like erlnode-epmd: it waits on the server's epoll set directly, with no reactor in between.
+  // Starts the server first if needed (returning start()'s error).
+  boost::system::error_code run(int wake_fd = -1);
   // Closes the listeners and every connection: all registrations end.
   void stop();
   bool running() const noexcept;
