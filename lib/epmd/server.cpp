@@ -274,6 +274,12 @@ struct server::impl : std::enable_shared_from_this<impl> {
     epfd = -1;
   }
 
+  // A reply the close follows goes out corked (MSG_MORE): close() then sends it and the FIN in
+  // one segment instead of two, which spares the loopback a segment and the peer an ACK.
+  static int send_flags(conn::then after) {
+    return after == conn::then::keep_registered ? MSG_NOSIGNAL : MSG_NOSIGNAL | MSG_MORE;
+  }
+
   bool local(int fd, const conn& c) { return c.peer_loopback || is_local_peer(fd); }
 
   void accept_one(const listener& l, clock::time_point now);
@@ -430,7 +436,7 @@ void server::impl::on_readable(int fd, clock::time_point now) {
 
 void server::impl::on_writable(int fd) {
   conn& c = conns[static_cast<std::size_t>(fd)];
-  ssize_t w = ::send(fd, c.out.data() + c.out_pos, c.out.size() - c.out_pos, MSG_NOSIGNAL);
+  ssize_t w = ::send(fd, c.out.data() + c.out_pos, c.out.size() - c.out_pos, send_flags(c.after));
   if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
   if (w < 0) {
     close_conn(fd);
@@ -451,7 +457,7 @@ void server::impl::on_writable(int fd) {
 }
 
 void server::impl::send_reply(int fd, conn& c, conn::then after, clock::time_point now) {
-  ssize_t w = ::send(fd, reply_buf.data(), reply_buf.size(), MSG_NOSIGNAL);
+  ssize_t w = ::send(fd, reply_buf.data(), reply_buf.size(), send_flags(after));
   if (w == static_cast<ssize_t>(reply_buf.size())) {
     if (after == conn::then::keep_registered) {
       if (watch(fd, c, EPOLLIN)) {

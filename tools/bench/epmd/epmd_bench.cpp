@@ -5,7 +5,8 @@
 // first), with the daemon's CPU time per operation (its threads' run time, from schedstat): on a
 // shared machine the rates swing with the load, the CPU per operation much less.
 //
-//   erlnode_epmd_bench [--quick] [--duration-ms N] [--concurrency N] [--rounds N]
+//   erlnode_epmd_bench [--quick] [--duration-ms N] [--concurrency N] [--rounds N] [--max-ops N]
+// --max-ops caps each run (default 15000, to bound TIME_WAIT sockets and ephemeral ports).
 #include <erlnode/epmd/protocol.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -227,9 +228,13 @@ int main(int argc, char** argv) {
       cfg.concurrency = std::max(1, num());
     } else if (a == "--rounds") {
       cfg.rounds = std::max(1, num());
+    } else if (a == "--max-ops") {
+      cfg.max_ops = static_cast<std::size_t>(std::max(1, num()));
     } else {
-      std::fprintf(stderr, "usage: %s [--quick] [--duration-ms N] [--concurrency N] [--rounds N]\n",
-                   argv[0]);
+      std::fprintf(
+          stderr,
+          "usage: %s [--quick] [--duration-ms N] [--concurrency N] [--rounds N] [--max-ops N]\n",
+          argv[0]);
       return 2;
     }
   }
