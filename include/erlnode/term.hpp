@@ -481,6 +481,8 @@ class term {
 
   // Internal: the heap object of a boxed term.
   detail::heap_object* heap() const noexcept { return is_heap(k_) ? u_.h : nullptr; }
+  // Internal (the codec): the term of a heap object, adopting one reference to it.
+  static term adopt(kind k, detail::heap_object* h) noexcept { return term(k, h); }
   static constexpr bool is_heap(kind k) noexcept {
     return k != kind::small_int && k != kind::float_ && k != kind::atom && k != kind::nil;
   }

@@ -79,11 +79,16 @@ class decoder {
                                      const entry*& out);
   bool read_big(term* slot, std::size_t hdr, std::size_t len, std::uint8_t sign);
   bool finish(frame& f, frame_stack& st);
-  bool push(frame_stack& st, const frame& f) {
-    if (st.size() >= o_.max_depth) return fail(errc::too_deep, f.at);
-    st.push_back(f);
+  bool loop(frame_stack& st, term*& slot);
+  template <bool Map>
+  void fill_immediates(frame& f) noexcept;
+  // Checked before a container is allocated, so that the push after it cannot fail.
+  bool room(frame_stack& st, std::size_t at) {
+    if (st.size() >= o_.max_depth) return fail(errc::too_deep, at);
+    st.reserve_one();
     return true;
   }
+  static void abandon(term* slot, frame_stack& st) noexcept;
 
   const std::uint8_t* d_;
   std::size_t n_;
@@ -112,46 +117,120 @@ inline void put(term* slot, term&& v) noexcept {
   new (slot) term(std::move(v));
 }
 
+// Fills a run of small integers, floats, [] and cached atoms (lists of numbers, records, map
+// keys) straight from the bytes, without a round trip through value(). Works on locals: the
+// stores into terms would otherwise make the compiler reload the decoder's fields.
+template <bool Map>
+[[gnu::always_inline]] inline void decoder::fill_immediates(frame& f) noexcept {
+  const std::uint8_t* const d = d_;
+  const std::size_t n = n_;
+  std::size_t pos = pos_;
+  std::uint32_t rem = f.remaining;
+  std::uint32_t idx = f.index;
+  term* dst = f.dst;
+  std::pair<term, term>* const pairs = f.pairs;
+  while (rem && pos + 1 < n) {
+    const std::uint8_t* p = d + pos;
+    const std::size_t left = n - pos;
+    term* slot;
+    if constexpr (Map)
+      slot = (idx & 1) ? &pairs[idx >> 1].second : &pairs[idx >> 1].first;
+    else
+      slot = dst;
+    switch (p[0]) {
+      case small_integer_ext:
+        put(slot, term(std::int64_t{p[1]}));
+        pos += 2;
+        break;
+      case integer_ext:
+        if (left < 5) goto out;
+        put(slot, term(std::int64_t{static_cast<std::int32_t>(detail::get32(p + 1))}));
+        pos += 5;
+        break;
+      case new_float_ext: {
+        if (left < 9) goto out;
+        double v = std::bit_cast<double>(detail::get64(p + 1));
+        if (!std::isfinite(v)) goto out;
+        put(slot, term(v));
+        pos += 9;
+        break;
+      }
+      case nil_ext:
+        put(slot, term());
+        pos += 1;
+        break;
+      case atom_ext: {
+        if (left < 3) goto out;
+        std::size_t len = detail::get16(p + 1);
+        if (len > left - 3) goto out;
+        const entry* e = detail::cached_atom(p + 3, len, true);
+        if (!e) goto out;
+        put(slot, term(to_atom(e)));
+        pos += 3 + len;
+        break;
+      }
+      case small_atom_utf8_ext: {
+        if (p[1] > left - 2) goto out;
+        const entry* e = detail::cached_atom(p + 2, p[1], false);
+        if (!e) goto out;
+        put(slot, term(to_atom(e)));
+        pos += 2 + std::size_t{p[1]};
+        break;
+      }
+      default:
+        goto out;
+    }
+    if constexpr (Map)
+      ++idx;
+    else
+      ++dst;
+    --rem;
+  }
+out:
+  pos_ = pos;
+  f.remaining = rem;
+  f.index = idx;
+  f.dst = dst;
+}
+
+// After a failure (or an exception) elements of tuples and lists not decoded yet are still
+// raw memory: make them [] so that the partial term can be released.
+void decoder::abandon(term* slot, frame_stack& st) noexcept {
+  if (slot) new (slot) term();
+  for (std::size_t i = 0; i < st.size(); ++i) {
+    frame& f = st[i];
+    if (f.k == fk_tuple || f.k == fk_list)
+      for (std::uint32_t j = 0; j < f.remaining; ++j) new (f.dst + j) term();
+  }
+}
+
 bool decoder::run(term& root) {
   frame_stack st;
   term* slot = &root;
+  try {
+    if (loop(st, slot)) return true;
+  } catch (...) {
+    abandon(slot, st);
+    throw;
+  }
+  abandon(slot, st);
+  return false;
+}
+
+// `slot` is the slot being decoded, null once it holds its value.
+bool decoder::loop(frame_stack& st, term*& slot) {
   for (;;) {
     if (!value(slot, st)) return false;
+    slot = nullptr;
     for (;;) {
       if (st.empty()) return true;
       frame& f = st.back();
       if (f.remaining) {
-        if (f.k != fk_map) {
-          // Runs of small integers and cached atoms (lists of numbers, records) are filled
-          // here without a round trip through value().
-          while (f.remaining && pos_ + 1 < n_) {
-            const std::uint8_t* p = d_ + pos_;
-            std::size_t left = n_ - pos_;
-            if (p[0] == small_integer_ext) {
-              put(f.dst, term(std::int64_t{p[1]}));
-              pos_ += 2;
-            } else if (p[0] == integer_ext && left >= 5) {
-              put(f.dst, term(std::int64_t{static_cast<std::int32_t>(detail::get32(p + 1))}));
-              pos_ += 5;
-            } else if (p[0] == atom_ext && left >= 3 && detail::get16(p + 1) <= left - 3) {
-              std::size_t len = detail::get16(p + 1);
-              const entry* e = detail::cached_atom(p + 3, len, true);
-              if (!e) break;
-              put(f.dst, term(to_atom(e)));
-              pos_ += 3 + len;
-            } else if (p[0] == small_atom_utf8_ext && p[1] <= left - 2) {
-              const entry* e = detail::cached_atom(p + 2, p[1], false);
-              if (!e) break;
-              put(f.dst, term(to_atom(e)));
-              pos_ += 2 + std::size_t{p[1]};
-            } else {
-              break;
-            }
-            ++f.dst;
-            --f.remaining;
-          }
-          if (!f.remaining) continue;
-        }
+        if (f.k == fk_map)
+          fill_immediates<true>(f);
+        else
+          fill_immediates<false>(f);
+        if (!f.remaining) continue;
         --f.remaining;
         if (f.k == fk_map) {
           auto& pr = f.pairs[f.index >> 1];
@@ -372,14 +451,18 @@ again:
       std::uint32_t n = hdr == 2 ? p[1] : detail::get32(p + 1);
       pos_ += hdr;
       if (n > n_ - pos_) return fail(errc::truncated, pos_);
-      tuple tp = tuple::of_size(n);
-      auto* obj = tp.get();
-      put(slot, term(std::move(tp)));
-      if (n == 0) return true;
-      return push(st, frame{slot, static_cast<od::tuple_obj*>(obj)->elems(), nullptr, nullptr, obj,
-                            at, n, 0, 0, fk_tuple});
+      if (n == 0) {
+        put(slot, term(tuple()));
+        return true;
+      }
+      if (!room(st, at)) return false;
+      auto* obj = od::tuple_obj::make_uninit(n);
+      put(slot, term::adopt(kind::tuple, obj));
+      st.push_back(frame{slot, obj->elems(), nullptr, nullptr, obj, at, n, 0, 0, fk_tuple});
+      return true;
     }
     case nil_ext:
+      put(slot, term());
       pos_ += 1;
       return true;
     case string_ext: {
@@ -387,11 +470,14 @@ again:
       std::size_t len = detail::get16(p + 1);
       if (!need(3 + len)) return false;
       pos_ += 3 + len;
-      if (len == 0) return true;
-      list l = list::of_size(len, term());
-      term* e = static_cast<od::list_obj*>(l.get())->elems();
+      if (len == 0) {
+        put(slot, term());
+        return true;
+      }
+      auto* lo = od::list_obj::make_uninit(len);
+      term* e = lo->elems();
       for (std::size_t i = 0; i < len; ++i) put(e + i, term(std::int64_t{p[3 + i]}));
-      put(slot, term(std::move(l)));
+      put(slot, term::adopt(kind::list, lo));
       return true;
     }
     case list_ext: {
@@ -400,10 +486,11 @@ again:
       pos_ += 5;
       if (n == 0) goto again;  // [ | Tail] is Tail
       if (std::size_t{n} + 1 > n_ - pos_) return fail(errc::truncated, pos_);
-      list l = list::of_size(n, term());
-      auto* lo = static_cast<od::list_obj*>(l.get());
-      put(slot, term(std::move(l)));
-      return push(st, frame{slot, lo->elems(), &lo->tail, nullptr, lo, at, n, 1, 0, fk_list});
+      if (!room(st, at)) return false;
+      auto* lo = od::list_obj::make_uninit(n);
+      put(slot, term::adopt(kind::list, lo));
+      st.push_back(frame{slot, lo->elems(), &lo->tail, nullptr, lo, at, n, 1, 0, fk_list});
+      return true;
     }
     case binary_ext: {
       if (!need(5)) return false;
@@ -440,12 +527,17 @@ again:
       std::uint32_t n = detail::get32(p + 1);
       pos_ += 5;
       if (std::size_t{n} * 2 > n_ - pos_) return fail(errc::truncated, pos_);
+      if (n == 0) {
+        put(slot, term(map()));
+        return true;
+      }
+      if (!room(st, at)) return false;
       map m;
       auto* mo = static_cast<od::map_obj*>(m.get());
-      put(slot, term(std::move(m)));
-      if (n == 0) return true;
       mo->pairs.resize(n);
-      return push(st, frame{slot, nullptr, nullptr, mo->pairs.data(), mo, at, 2 * n, 0, 0, fk_map});
+      put(slot, term(std::move(m)));
+      st.push_back(frame{slot, nullptr, nullptr, mo->pairs.data(), mo, at, 2 * n, 0, 0, fk_map});
+      return true;
     }
     case new_pid_ext:
     case pid_ext: {
@@ -523,6 +615,7 @@ again:
       if (!read_atom(f.module)) return false;
       // OldIndex, OldUniq and Pid take at least 2 + 2 + 6 bytes, each free variable one.
       if (std::size_t{num_free} + 10 > n_ - pos_) return fail(errc::truncated, pos_);
+      if (!room(st, at + 1)) return false;
       f.extra.resize(3);
       f.free_vars.resize(num_free);
       term ft{fun(std::move(f))};
@@ -531,7 +624,8 @@ again:
       frame fr{
           slot,  fo->f.extra.data(), fo->f.free_vars.data(), nullptr, fo, at + 1, 3, num_free, size,
           fk_fun};
-      return push(st, fr);
+      st.push_back(fr);
+      return true;
     }
     case export_ext: {
       pos_ += 1;

@@ -23,9 +23,13 @@ class small_stack {
   T& back() noexcept { return data_[size_ - 1]; }
   T& operator[](std::size_t i) noexcept { return data_[i]; }
   void pop_back() noexcept { --size_; }
-  void push_back(const T& v) {
+  [[gnu::always_inline]] void push_back(const T& v) {
     if (size_ == cap_) grow();
     data_[size_++] = v;
+  }
+  // Makes room for one more entry, so that the next push_back cannot throw.
+  void reserve_one() {
+    if (size_ == cap_) grow();
   }
 
  private:

@@ -3,7 +3,9 @@
 
 #include <erlnode/term.hpp>
 
+#include <cstdint>
 #include <new>
+#include <vector>
 
 namespace erlnode::detail {
 
@@ -12,6 +14,9 @@ struct tuple_obj : heap_object {
   explicit tuple_obj(std::size_t n) noexcept : heap_object(kind::tuple), size(n) {}
   term* elems() noexcept { return reinterpret_cast<term*>(this + 1); }
   static tuple_obj* make(std::size_t n);  // n elements, all []
+  // n elements left unconstructed: the caller constructs every one before the object can be
+  // released (the decoder, which fills them in order anyway).
+  static tuple_obj* make_uninit(std::size_t n);
 };
 static_assert(sizeof(tuple_obj) % alignof(term) == 0);
 
@@ -20,12 +25,28 @@ struct list_obj : heap_object {
   term tail;
   explicit list_obj(std::size_t n) noexcept : heap_object(kind::list), size(n) {}
   term* elems() noexcept { return reinterpret_cast<term*>(this + 1); }
-  static list_obj* make(std::size_t n);  // n elements, all [], tail []
+  static list_obj* make(std::size_t n);         // n elements, all [], tail []
+  static list_obj* make_uninit(std::size_t n);  // tail [], elements as tuple_obj::make_uninit
 };
 static_assert(sizeof(list_obj) % alignof(term) == 0);
 
+// Allocates from the per-thread block pool (the pairs of small maps are small blocks).
+template <class T>
+struct pool_allocator {
+  using value_type = T;
+  pool_allocator() noexcept = default;
+  template <class U>
+  pool_allocator(const pool_allocator<U>&) noexcept {}
+  T* allocate(std::size_t n) {
+    if (n > SIZE_MAX / sizeof(T)) throw std::bad_array_new_length();
+    return static_cast<T*>(pool_alloc(n * sizeof(T)));
+  }
+  void deallocate(T* p, std::size_t n) noexcept { pool_free(p, n * sizeof(T)); }
+  friend bool operator==(const pool_allocator&, const pool_allocator&) noexcept { return true; }
+};
+
 struct map_obj : heap_object {
-  std::vector<std::pair<term, term>> pairs;
+  std::vector<std::pair<term, term>, pool_allocator<std::pair<term, term>>> pairs;
   // Open-addressing index (slot = pair index + 1, 0 = empty), built for larger maps.
   std::vector<std::uint32_t> index;
   map_obj() : heap_object(kind::map) {}

@@ -24,47 +24,58 @@ constexpr std::size_t pool_bytes_max = 8u << 20;
 struct free_block {
   free_block* next;
 };
-thread_local int pool_state = 0;  // 0: not built yet, 1: live, 2: destroyed (thread exit)
-struct pool_cache {
-  free_block* head[pool_classes] = {};
-  std::size_t cached_bytes = 0;
+// The free lists are plain data (no guard on each access); the lists' blocks are returned at
+// thread exit by `pool_reaper`, registered when a thread first allocates past its lists.
+struct pool_lists {
+  free_block* head[pool_classes];
+  std::size_t cached_bytes;
+};
+constinit thread_local pool_lists lists{};
+constinit thread_local int pool_state = 0;  // 0: no reaper yet, 1: live, 2: thread exiting
+struct pool_reaper {
   std::vector<heap_object*> destroy_stack;  // reused by destroy()
-  pool_cache() noexcept { pool_state = 1; }
-  ~pool_cache() {
+  pool_reaper() noexcept { pool_state = 1; }
+  ~pool_reaper() {
     pool_state = 2;
-    for (auto*& h : head)
+    // Frees from now on bypass the lists (and allocations find them empty).
+    lists.cached_bytes = SIZE_MAX / 2;
+    for (auto*& h : lists.head)
       while (h) ::operator delete(std::exchange(h, h->next));
   }
 };
-thread_local pool_cache pool;
+thread_local pool_reaper reaper;
 
 std::size_t pool_class(std::size_t n) noexcept { return (n + pool_granule - 1) / pool_granule - 1; }
+
+[[gnu::noinline]] void* pool_alloc_slow(std::size_t c) {
+  if (pool_state == 0) (void)reaper;  // constructs (and registers) this thread's reaper
+  return ::operator new((c + 1) * pool_granule);
+}
 }  // namespace
 
 void* pool_alloc(std::size_t n) {
   std::size_t c = pool_class(n);
-  if (c < pool_classes && pool_state != 2) {
-    pool_cache& p = pool;
-    if (free_block* b = p.head[c]) {
-      p.head[c] = b->next;
-      p.cached_bytes -= (c + 1) * pool_granule;
+  if (c < pool_classes) [[likely]] {
+    if (free_block* b = lists.head[c]) [[likely]] {
+      lists.head[c] = b->next;
+      lists.cached_bytes -= (c + 1) * pool_granule;
       return b;
     }
-    return ::operator new((c + 1) * pool_granule);
+    return pool_alloc_slow(c);
   }
   return ::operator new(n);
 }
 
 void pool_free(void* ptr, std::size_t n) noexcept {
   std::size_t c = pool_class(n);
-  if (c < pool_classes && pool_state != 2) {
-    pool_cache& p = pool;
+  if (c < pool_classes) [[likely]] {
     std::size_t bytes = (c + 1) * pool_granule;
-    if (p.cached_bytes + bytes <= pool_bytes_max) {
+    // Blocks may come from another thread's pool; they simply join this thread's lists.
+    if (lists.cached_bytes + bytes <= pool_bytes_max && pool_state == 1) [[likely]] {
       auto* b = static_cast<free_block*>(ptr);
-      b->next = p.head[c];
-      p.head[c] = b;
-      p.cached_bytes += bytes;
+      b->next = lists.head[c];
+      lists.head[c] = b;
+      lists.cached_bytes += bytes;
       return;
     }
   }
@@ -77,17 +88,29 @@ void* alloc_with_terms(std::size_t head, std::size_t n) {
   return pool_alloc(head + n * sizeof(term));
 }
 
+void destroy_one(heap_object* h, std::vector<heap_object*>& stack) noexcept;
+constexpr bool has_children(kind k) noexcept {
+  return k == kind::tuple || k == kind::list || k == kind::map || k == kind::fun;
+}
+
 // Releases one object whose count reached zero. Children whose count also reaches zero are
 // pushed on `stack` instead of being destroyed recursively, so a million-deep term does not
-// overflow the C++ stack.
+// overflow the C++ stack. `Reset`: the terms are destructed later (vector members), so each
+// released one is overwritten with []; raw element arrays are freed without that.
+template <bool Reset>
 void drop_terms(term* first, std::size_t n, std::vector<heap_object*>& stack) noexcept {
   for (std::size_t i = 0; i < n; ++i) {
     if (heap_object* h = first[i].heap()) {
       // A count of 1 is ours alone (nobody else can copy it), so no atomic update is needed.
       if (h->refs.load(std::memory_order_acquire) == 1 ||
-          h->refs.fetch_sub(1, std::memory_order_acq_rel) == 1)
-        stack.push_back(h);
-      new (&first[i]) term();  // reference already dropped: overwrite without releasing
+          h->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        // Objects without children go at once; containers wait on the stack.
+        if (has_children(h->k))
+          stack.push_back(h);
+        else
+          destroy_one(h, stack);
+      }
+      if constexpr (Reset) new (&first[i]) term();  // reference dropped: overwrite, no release
     }
   }
 }
@@ -96,22 +119,22 @@ void destroy_one(heap_object* h, std::vector<heap_object*>& stack) noexcept {
   switch (h->k) {
     case kind::tuple: {
       auto* o = static_cast<tuple_obj*>(h);
-      drop_terms(o->elems(), o->size, stack);
+      drop_terms<false>(o->elems(), o->size, stack);
       pool_free(o, sizeof(tuple_obj) + o->size * sizeof(term));
       return;
     }
     case kind::list: {
       auto* o = static_cast<list_obj*>(h);
-      drop_terms(o->elems(), o->size, stack);
-      drop_terms(&o->tail, 1, stack);
+      drop_terms<false>(o->elems(), o->size, stack);
+      drop_terms<true>(&o->tail, 1, stack);
       pool_free(o, sizeof(list_obj) + o->size * sizeof(term));
       return;
     }
     case kind::map: {
       auto* o = static_cast<map_obj*>(h);
       for (auto& [k, v] : o->pairs) {
-        drop_terms(&k, 1, stack);
-        drop_terms(&v, 1, stack);
+        drop_terms<true>(&k, 1, stack);
+        drop_terms<true>(&v, 1, stack);
       }
       delete o;
       return;
@@ -134,8 +157,8 @@ void destroy_one(heap_object* h, std::vector<heap_object*>& stack) noexcept {
       return;
     case kind::fun: {
       auto* o = static_cast<fun_obj*>(h);
-      drop_terms(o->f.free_vars.data(), o->f.free_vars.size(), stack);
-      drop_terms(o->f.extra.data(), o->f.extra.size(), stack);
+      drop_terms<true>(o->f.free_vars.data(), o->f.free_vars.size(), stack);
+      drop_terms<true>(o->f.extra.data(), o->f.extra.size(), stack);
       delete o;
       return;
     }
@@ -175,7 +198,8 @@ void destroy(heap_object* h) noexcept {
     drain(h, stack);
     return;
   }
-  auto& stack = pool.destroy_stack;
+  if (pool_state == 0) (void)reaper;
+  auto& stack = reaper.destroy_stack;
   destroying = true;
   drain(h, stack);
   destroying = false;
@@ -188,6 +212,14 @@ tuple_obj* tuple_obj::make(std::size_t n) {
   term* e = o->elems();
   for (std::size_t i = 0; i < n; ++i) new (e + i) term();
   return o;
+}
+
+tuple_obj* tuple_obj::make_uninit(std::size_t n) {
+  return new (alloc_with_terms(sizeof(tuple_obj), n)) tuple_obj(n);
+}
+
+list_obj* list_obj::make_uninit(std::size_t n) {
+  return new (alloc_with_terms(sizeof(list_obj), n)) list_obj(n);
 }
 
 list_obj* list_obj::make(std::size_t n) {
@@ -414,7 +446,7 @@ map::map(std::vector<value_type> pairs) : handle(make_sorted_map(std::move(pairs
 std::optional<map> map::from_ordered(std::vector<value_type> pairs) {
   auto* o = new map_obj();
   map m(static_cast<heap_object*>(o));
-  o->pairs = std::move(pairs);
+  o->pairs.assign(std::make_move_iterator(pairs.begin()), std::make_move_iterator(pairs.end()));
   o->build_index();
   // Duplicate check: with an index, probe each key; small maps compare pairwise.
   for (std::size_t i = 0; i < o->pairs.size(); ++i) {
