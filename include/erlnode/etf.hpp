@@ -135,6 +135,36 @@ result<void> encode_to(const term& t, std::vector<std::uint8_t>& out,
 // Bytes encode() would produce (without compression).
 result<std::size_t> encoded_size(const term& t, const encode_options& opts = {});
 
+// An encoding as a sequence of buffers, for scatter/gather output (writev, Asio buffer
+// sequences): the payloads of binaries of at least `shared_binary_min` bytes are not copied
+// but referenced where the binaries keep them, and this object holds a reference to each such
+// binary so the bytes stay valid while it lives; everything else is in buffers it owns.
+// Concatenated, the buffers are exactly the bytes encode() produces with the same options.
+class iov_encoding {
+ public:
+  static constexpr std::size_t shared_binary_min = 1024;
+
+  // The buffers in order; valid until the object is changed or destroyed. A term with many
+  // large binaries has many buffers (writev takes at most IOV_MAX per call).
+  std::span<const std::span<const std::uint8_t>> buffers() const noexcept { return bufs_; }
+  std::size_t size() const noexcept { return size_; }
+  // All the bytes in one vector (one copy).
+  std::vector<std::uint8_t> flatten() const;
+  // Empties the encoding, keeping allocated capacity for the next one.
+  void clear() noexcept;
+
+ private:
+  friend class iov_builder;
+  std::vector<std::uint8_t> own_;                    // the bytes not taken from binaries
+  std::vector<std::span<const std::uint8_t>> bufs_;  // own_ pieces and binary payloads
+  std::vector<binary> keep_;                         // binaries whose bytes bufs_ points at
+  std::size_t size_ = 0;
+};
+
+// Encodes `t` into `out`, replacing what it held; the bytes are those of encode(t, opts).
+// With opts.compressed the whole output is one owned buffer (compression reads everything).
+result<void> encode_iov(const term& t, iov_encoding& out, const encode_options& opts = {});
+
 // ---------------------------------------------------------------------------------------
 // Zero-copy reader: walks encoded bytes without allocating. Positioned at a term (no 131).
 // COMPRESSED_EXT is not walked (decode() it); ATOM_CACHE_REF is skipped whatever its index;

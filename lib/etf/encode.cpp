@@ -7,7 +7,9 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <bit>
+#include <iterator>
 
 namespace erlnode::etf {
 
@@ -43,6 +45,7 @@ namespace od = erlnode::detail;
 class buffer_sink {
  public:
   static constexpr bool counting = false;
+  static constexpr bool presize = true;  // size the output once before large payloads
   explicit buffer_sink(std::vector<std::uint8_t>& v)
       : v_(v), base_(v.data()), pos_(v.size()), lim_(v.size()) {}
   std::size_t pos() const noexcept { return pos_; }
@@ -61,6 +64,8 @@ class buffer_sink {
     }
     append_large(p, n);
   }
+  // A binary's payload (`bin` is the binary term).
+  void payload(const term&, const std::uint8_t* p, std::size_t n) { bytes(p, n); }
   void patch32(std::size_t at, std::uint32_t v) { detail::put32(base_ + at, v); }
   void done() { v_.resize(pos_); }
   // Called once the output is known to be large: reserve it all at once.
@@ -109,6 +114,7 @@ class buffer_sink {
 class count_sink {
  public:
   static constexpr bool counting = true;
+  static constexpr bool presize = false;
   std::size_t pos() const noexcept { return pos_; }
   std::uint8_t* take(std::size_t n) {
     pos_ += n;
@@ -116,6 +122,7 @@ class count_sink {
   }
   void u8(std::uint8_t) { ++pos_; }
   void bytes(const void*, std::size_t n) { pos_ += n; }
+  void payload(const term&, const std::uint8_t*, std::size_t n) { pos_ += n; }
   void patch32(std::size_t, std::uint32_t) {}
   void done() {}
   void reserve_total(std::size_t) {}
@@ -308,7 +315,7 @@ class encoder {
 
   // Before the first large payload, size the whole output once so it is allocated once.
   void size_output() {
-    if constexpr (!Sink::counting) {
+    if constexpr (Sink::presize) {
       if (sized_) return;
       sized_ = true;
       count_sink c;
@@ -394,7 +401,7 @@ class encoder {
           p[5] = o->tail_bits;
         }
         if (n >= 65536) size_output();
-        s_.bytes(o->data, n);
+        s_.payload(t, o->data, n);
         return true;
       }
       case kind::pid: {
@@ -495,6 +502,103 @@ void compress_body(std::vector<std::uint8_t>& out, std::size_t start, int level)
 }
 
 }  // namespace
+
+// The sink of encode_iov: small fields go to the encoding's own bytes (through a
+// buffer_sink), large binary payloads become buffers of their own. Offsets the encoder sees
+// (pos, patch32) are logical: they count the payloads too.
+class iov_builder {
+ public:
+  static constexpr bool counting = false;
+  static constexpr bool presize = false;  // large payloads are not copied: nothing to size
+
+  static result<void> encode(const term& t, iov_encoding& out, const encode_options& opts) {
+    out.clear();
+    if (opts.compressed > 0 && opts.version_byte) {
+      // Compression reads the whole encoding: one owned buffer.
+      if (auto r = encode_to(t, out.own_, opts); !r) return r;
+      out.size_ = out.own_.size();
+      out.bufs_.emplace_back(out.own_.data(), out.own_.size());
+      return {};
+    }
+    iov_builder b(out);
+    if (opts.version_byte) b.u8(version_magic);
+    encoder<iov_builder> e(b, opts);
+    if (!e.run(t)) {
+      out.clear();
+      return error(errc::not_encodable, 0);
+    }
+    b.done();
+    return {};
+  }
+
+  std::size_t pos() const noexcept { return sink_.pos() + ext_; }
+  [[gnu::always_inline]] std::uint8_t* take(std::size_t n) { return sink_.take(n); }
+  [[gnu::always_inline]] void u8(std::uint8_t b) { sink_.u8(b); }
+  [[gnu::always_inline]] void bytes(const void* p, std::size_t n) { sink_.bytes(p, n); }
+  void payload(const term& bin, const std::uint8_t* p, std::size_t n) {
+    if (n < iov_encoding::shared_binary_min) {
+      sink_.bytes(p, n);
+      return;
+    }
+    std::size_t logical = pos();
+    out_.keep_.push_back(*bin.get_if<binary>());
+    ext_ += n;
+    cuts_.push_back({sink_.pos(), logical, ext_, p, n});
+  }
+  void patch32(std::size_t at, std::uint32_t v) {
+    // `at` is never inside a payload: the payloads before it are those starting before it.
+    auto it = std::upper_bound(cuts_.begin(), cuts_.end(), at,
+                               [](std::size_t a, const cut& c) { return a < c.logical; });
+    sink_.patch32(at - (it == cuts_.begin() ? 0 : std::prev(it)->ext_after), v);
+  }
+  void reserve_total(std::size_t) {}
+  void done() {
+    sink_.done();
+    const std::uint8_t* own = out_.own_.data();
+    std::size_t at = 0;
+    out_.bufs_.reserve(2 * cuts_.size() + 1);
+    for (const cut& c : cuts_) {
+      if (c.own > at) out_.bufs_.emplace_back(own + at, c.own - at);
+      out_.bufs_.emplace_back(c.data, c.size);
+      at = c.own;
+    }
+    if (out_.own_.size() > at) out_.bufs_.emplace_back(own + at, out_.own_.size() - at);
+    out_.size_ = out_.own_.size() + ext_;
+  }
+
+ private:
+  explicit iov_builder(iov_encoding& out) : out_(out), sink_(out.own_) {}
+
+  struct cut {
+    std::size_t own;        // own bytes before the payload
+    std::size_t logical;    // encoding offset of the payload
+    std::size_t ext_after;  // payload bytes up to and including this one
+    const std::uint8_t* data;
+    std::size_t size;
+  };
+  iov_encoding& out_;
+  buffer_sink sink_;
+  std::vector<cut> cuts_;
+  std::size_t ext_ = 0;
+};
+
+std::vector<std::uint8_t> iov_encoding::flatten() const {
+  std::vector<std::uint8_t> v;
+  v.reserve(size_);
+  for (auto b : bufs_) v.insert(v.end(), b.begin(), b.end());
+  return v;
+}
+
+void iov_encoding::clear() noexcept {
+  own_.clear();
+  bufs_.clear();
+  keep_.clear();
+  size_ = 0;
+}
+
+result<void> encode_iov(const term& t, iov_encoding& out, const encode_options& opts) {
+  return iov_builder::encode(t, out, opts);
+}
 
 result<void> encode_to(const term& t, std::vector<std::uint8_t>& out, const encode_options& opts) {
   std::size_t start = out.size();

@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <memory>
+
 using namespace erlnode;
 using bytes = std::vector<std::uint8_t>;
 
@@ -144,4 +146,134 @@ TEST_CASE("compression keeps the plain form when it does not pay") {
   term t = list{1103, 1103, 128512, 128512, 20013, 1072};
   CHECK(etf::encode(t).value().size() == tie.size());
   CHECK(etf::encode(t, compressed()).value() == tie);
+}
+
+namespace {
+bytes bytes_of(std::size_t n, std::uint8_t seed) {
+  bytes b(n);
+  for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<std::uint8_t>(seed + i * 7);
+  return b;
+}
+// encode_iov's buffers, concatenated, are encode()'s bytes.
+void check_iov(const term& t, const etf::encode_options& o = {}) {
+  etf::iov_encoding iov;
+  REQUIRE(etf::encode_iov(t, iov, o));
+  auto plain = etf::encode(t, o).value();
+  CHECK(iov.flatten() == plain);
+  CHECK(iov.size() == plain.size());
+  std::size_t sum = 0;
+  for (auto b : iov.buffers()) {
+    CHECK_FALSE(b.empty());
+    sum += b.size();
+  }
+  CHECK(sum == plain.size());
+}
+}  // namespace
+
+TEST_CASE("encode_iov: large binary payloads are referenced, not copied") {
+  const std::size_t min = etf::iov_encoding::shared_binary_min;
+  binary small(bytes_of(min - 1, 1));
+  binary large(bytes_of(min, 2));
+  binary huge(bytes_of(1 << 20, 3));
+  term t = tuple{atom("data"), small, large, list{huge, 7, huge}, map{{atom("k"), large}}};
+
+  etf::iov_encoding iov;
+  REQUIRE(etf::encode_iov(t, iov));
+  CHECK(iov.flatten() == etf::encode(t).value());
+  // The payloads of `large` (twice) and `huge` (twice) are the binaries' own bytes.
+  std::size_t shared = 0;
+  for (auto b : iov.buffers()) {
+    if (b.data() == large.data()) {
+      CHECK(b.size() == min);
+      ++shared;
+    }
+    if (b.data() == huge.data()) {
+      CHECK(b.size() == huge.size());
+      ++shared;
+    }
+    CHECK(b.data() != small.data());
+  }
+  CHECK(shared == 4);
+
+  // The encoding keeps the binaries alive once the term is gone.
+  const std::uint8_t* huge_data = huge.data();
+  bytes expected = etf::encode(t).value();
+  t = term();
+  small = large = huge = binary();
+  CHECK(iov.flatten() == expected);
+  bool found = false;
+  for (auto b : iov.buffers()) found = found || b.data() == huge_data;
+  CHECK(found);
+
+  // Reuse: a second encoding replaces the first.
+  REQUIRE(etf::encode_iov(term(atom("ok")), iov));
+  CHECK(iov.flatten() == bytes{131, 100, 0, 2, 111, 107});
+  CHECK(iov.buffers().size() == 1);
+  iov.clear();
+  CHECK(iov.size() == 0);
+  CHECK(iov.buffers().empty());
+}
+
+TEST_CASE("encode_iov: same bytes as encode for every option and shape") {
+  binary big(bytes_of(5000, 4));
+  const std::uint8_t bits[] = {0xFF, 0xC0};
+  // A binary sliced from a shared buffer (as decode_shared makes them).
+  auto owner = std::make_shared<bytes>(bytes_of(10000, 5));
+  binary slice = binary::shared(owner, owner->data() + 17, 4000);
+  std::vector<term> cases = {
+      term(5),
+      term(atom("a")),
+      term(big),
+      term(slice),
+      term(binary::bits(bits, 2)),
+      term(list{big, big, big}),
+      term(list{std::vector<term>{big, 1}, term(big)}),  // improper, binary tail
+      term(tuple{1, list{binary("x"), big}, tuple{big, slice}, 2.5}),
+      term(map{{big, slice}, {atom("z"), list{}}}),
+      term(binary()),
+  };
+  // A fun whose free variables hold large binaries: its Size field covers their bytes.
+  fun::fields f;
+  f.module = atom("m");
+  f.arity = 1;
+  f.index = 3;
+  f.free_vars = {big, 42, slice};
+  f.extra = {term(0), term(12345), term(pid(atom("n@h"), 1, 2, 3))};
+  cases.push_back(term(list{big, term(fun(f)), big}));
+
+  etf::encode_options minor2;
+  minor2.minor_version = 2;
+  etf::encode_options bare;
+  bare.version_byte = false;
+  etf::encode_options z;
+  z.compressed = 6;
+  etf::encode_options refs;
+  refs.atom_ref = [](atom a) { return a == atom("z") ? 3 : -1; };
+  for (const auto& t : cases) {
+    INFO("kind " << kind_name(t.type()));
+    check_iov(t);
+    check_iov(t, minor2);
+    check_iov(t, bare);
+    check_iov(t, z);
+    check_iov(t, refs);
+  }
+
+  // The fun's bytes decode back to the same fun.
+  etf::iov_encoding iov;
+  REQUIRE(etf::encode_iov(cases.back(), iov));
+  auto back = etf::decode(iov.flatten());
+  REQUIRE(back);
+  CHECK(*back == cases.back());
+}
+
+TEST_CASE("encode_iov: a term too deep fails and leaves the encoding empty") {
+  term t = tuple{};
+  for (int i = 0; i < 20'000; ++i) t = tuple{t, binary(bytes_of(2000, 6))};
+  etf::iov_encoding iov;
+  REQUIRE(etf::encode_iov(term(atom("x")), iov));
+  auto r = etf::encode_iov(t, iov);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == etf::errc::not_encodable);
+  CHECK(iov.size() == 0);
+  CHECK(iov.buffers().empty());
 }

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -234,6 +235,17 @@ static void check_encode(const vector_case& c) {
     REQUIRE(etf::encode_to(*t, buf, opts).has_value());
     CHECK(std::equal(buf.begin() + 3, buf.end(), c.out.begin(), c.out.end()));
   }
+  // The scatter/gather encoding, of a copying decode and of a sharing one (whose binaries
+  // point into the input), concatenates to the same bytes.
+  etf::iov_encoding iov;
+  REQUIRE(etf::encode_iov(*t, iov, opts).has_value());
+  CHECK(iov.flatten() == c.out);
+  auto in = std::make_shared<const bytes>(c.in);
+  auto shared = etf::decode_shared(*in, in);
+  REQUIRE(shared.has_value());
+  REQUIRE(etf::encode_iov(*shared, iov, opts).has_value());
+  CHECK(iov.flatten() == c.out);
+  CHECK(iov.size() == c.out.size());
 }
 
 TEST_CASE("every decoded vector re-encodes to erl's bytes") {
