@@ -308,17 +308,28 @@ class connection final : public connection_base {
     end_ = left;
   }
 
+  // Packets below this size are decoded with their binaries copied, so a message kept in a
+  // mailbox never pins the whole read buffer for a few bytes; larger ones share it.
+  static constexpr std::size_t share_min_packet = 16u << 10;
+  // One read takes at most this much beyond what a pending packet lacks: a packet longer than
+  // the buffer goes to its own buffer after copying what the last read brought of it.
+  static constexpr std::size_t read_chunk = 128u << 10;
+
   awaitable read_loop() {
+    static const std::shared_ptr<const void> no_owner;
     for (;;) {
+      std::size_t need = 4;  // bytes the partial packet at begin_ still lacks (with what is there)
       while (end_ - begin_ >= 4) {
         const std::uint8_t* p = buf_->data() + begin_;
         std::size_t len =
             (std::size_t{p[0]} << 24) | (std::size_t{p[1]} << 16) | (std::size_t{p[2]} << 8) | p[3];
         if (end_ - begin_ >= 4 + len) {
           begin_ += 4 + len;
-          if (auto ec = on_packet(std::span(p + 4, len), buf_); ec || down_) co_return;
+          const auto& owner = len >= share_min_packet ? buf_ : no_owner;
+          if (auto ec = on_packet(std::span(p + 4, len), owner); ec || down_) co_return;
           continue;
         }
+        need = 4 + len;
         if (4 + len <= buf_->size()) break;  // fits once more arrives
         // A packet larger than the buffer: read it into its own buffer, growing as it comes
         // (never trusting the length for the allocation).
@@ -326,6 +337,7 @@ class connection final : public connection_base {
         big->reserve(std::min<std::size_t>(len, 64u << 20));
         big->assign(p + 4, static_cast<const std::uint8_t*>(buf_->data() + end_));
         begin_ = end_ = 0;
+        need = 4;
         while (big->size() < len) {
           std::size_t have = big->size();
           std::size_t want =
@@ -337,10 +349,15 @@ class connection final : public connection_base {
         }
         if (auto ec = on_packet(std::span(big->data(), len), big); ec || down_) co_return;
       }
-      if (end_ == buf_->size() || begin_ > 0) compact();
+      // Move the partial packet to the front only when the room after it is too small: with
+      // large packets each move is a copy.
+      const std::size_t pending = end_ - begin_;
+      const std::size_t want = std::max(need - std::min(need, pending), std::size_t{1});
+      if (pending == 0 && buf_.use_count() == 1) begin_ = end_ = 0;
+      if (buf_->size() - end_ < std::max(want, std::size_t{16} << 10)) compact();
+      const std::size_t room = std::min(buf_->size() - end_, std::max(want, read_chunk));
       std::size_t n = co_await stream_.async_read_some(
-          boost::asio::buffer(buf_->data() + end_, buf_->size() - end_),
-          boost::asio::use_awaitable);
+          boost::asio::buffer(buf_->data() + end_, room), boost::asio::use_awaitable);
       note_read(n);
       end_ += n;
     }
