@@ -20,6 +20,7 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -702,6 +703,11 @@ error_code server::start() {
     if (ec) {
       if (!first) first = ec;
       continue;
+    }
+    if (im.opts.defer_accept) {
+      // Best effort: without it, requests are read when they come, as below.
+      int secs = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs);
     }
     int fl = ::fcntl(fd, F_GETFL);
     ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);

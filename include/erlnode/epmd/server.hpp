@@ -33,6 +33,12 @@ struct server_options {
   // Connections that are not registrations; a new one beyond this closes the oldest.
   std::size_t max_pending_connections = 1024;
   std::size_t max_nodes = 65'536;
+  // TCP_DEFER_ACCEPT (1 s) on the listeners: a connection is accepted once its request arrives,
+  // so a lookup costs one wake-up, accept4, recv, send and close, with no epoll registration.
+  // A connection that sends nothing is accepted after the kernel's one second anyway, and then
+  // gets request_timeout like any other (idle clients are still closed, just a second later;
+  // until then they hold no descriptor).
+  bool defer_accept = true;
   std::size_t max_request_length = 1024;
 };
 
