@@ -5,7 +5,12 @@
 #include <catch2/catch.hpp>
 
 #include <glob.h>
+#include <unistd.h>
+
 #include <csignal>
+#include <fstream>
+#include <sstream>
+#include <thread>
 
 using namespace erlnode::interop;
 using Catch::Matchers::StartsWith;
@@ -18,10 +23,12 @@ struct serve_process {
   std::unique_ptr<child_process> proc;
   std::string node;  // name@host, from the "ready" line
 
-  explicit serve_process(int epmd_port) {
-    proc = std::make_unique<child_process>(
-        std::vector<std::string>{ERLNODE_SERVE_BIN, "--sname", name, "--cookie", cookie,
-                                 "--epmd-port", std::to_string(epmd_port), "--no-start-epmd"});
+  explicit serve_process(int epmd_port, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv{
+        ERLNODE_SERVE_BIN,         "--sname",        name, "--cookie", cookie, "--epmd-port",
+        std::to_string(epmd_port), "--no-start-epmd"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    proc = std::make_unique<child_process>(argv);
     if (!proc->wait_for_output("\n", 30s) || proc->output().find("ready ") == std::string::npos)
       throw std::runtime_error("erlnode-serve did not start: " + proc->output());
     auto& out = proc->output();
@@ -186,11 +193,40 @@ TEST_CASE("erlnode-serve logs connections and exits cleanly on SIGTERM and SIGIN
   }
 }
 
+TEST_CASE("erlnode-serve with --busy-poll-us serves calls, sleeps when idle and stops") {
+  epmd_instance e;
+  serve_process s(e.port(), {"--busy-poll-us", "500"});
+  erl_node erl({.cookie = s.cookie, .epmd_port = e.port()});
+  erl.eval("C = '" + s.node + "'");
+  CHECK(erl.eval("[rpc:call(C, cpp, add, [K, 1]) || K <- lists:seq(1, 5)]") == "[2,3,4,5,6]");
+  CHECK(erl.eval("rpc:call(C, cpp, sleep, [300])") == "ok");  // a timer between polls
+  // Idle, the loop blocks: well under 0.2 s of CPU over 1 s (/proc/PID/stat utime+stime).
+  auto cpu_ticks = [&] {
+    std::ifstream f("/proc/" + std::to_string(s.proc->pid()) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    std::istringstream in(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    long ut = 0, st = 0;
+    for (int i = 3; i <= 15 && in >> field; ++i) {
+      if (i == 14) ut = std::stol(field);
+      if (i == 15) st = std::stol(field);
+    }
+    return ut + st;
+  };
+  long before = cpu_ticks();
+  std::this_thread::sleep_for(1s);
+  CHECK(cpu_ticks() - before < ::sysconf(_SC_CLK_TCK) / 5);
+  s.proc->kill(SIGTERM);
+  CHECK(s.proc->wait(10s) == 0);
+}
+
 TEST_CASE("erlnode-serve rejects bad options") {
   child_process none({ERLNODE_SERVE_BIN});
   CHECK(none.wait(10s) == 2);
   child_process bad({ERLNODE_SERVE_BIN, "--sname", "x", "--epmd-port", "nope"});
   CHECK(bad.wait(10s) == 2);
+  child_process spin({ERLNODE_SERVE_BIN, "--sname", "x", "--busy-poll-us", "-1"});
+  CHECK(spin.wait(10s) == 2);
   child_process help({ERLNODE_SERVE_BIN, "--help"});
   CHECK(help.wait(10s) == 0);
 }

@@ -4,6 +4,7 @@
 //   processes: echo and sink (services.hpp), spawnable cpp:exit_after/2.
 // Logs connections and errors on stderr; exits cleanly on SIGINT/SIGTERM.
 #include "cpp_module.hpp"
+#include "run_loop.hpp"
 #include "services.hpp"
 
 #include <erlnode/node.hpp>
@@ -25,13 +26,16 @@ namespace {
 
 void usage(std::ostream& os) {
   os << "usage: erlnode-serve --sname N | --name N [--cookie C] [--hidden|--visible]\n"
-        "                     [--epmd-port P] [--no-start-epmd] [--verbose]\n"
+        "                     [--epmd-port P] [--no-start-epmd] [--busy-poll-us U] [--verbose]\n"
         "  Serves rpc module cpp (echo/1 add/2 sleep/1 sha256/1 raise/2 info/0) and the\n"
-        "  registered processes echo and sink; prints \"ready <node>\" when it accepts calls.\n";
+        "  registered processes echo and sink; prints \"ready <node>\" when it accepts calls.\n"
+        "  --busy-poll-us U: after each burst of work keep polling for U microseconds before\n"
+        "  sleeping (lower latency, up to U us of CPU per burst; default 0: off).\n";
 }
 
 struct options {
   node_options node;
+  std::chrono::microseconds busy_poll{0};
   bool verbose = false;
 };
 
@@ -69,6 +73,15 @@ std::optional<options> parse(int argc, char** argv, int& exit_code) {
       o.node.epmd_port = static_cast<std::uint16_t>(port);
     } else if (a == "--no-start-epmd") {
       o.node.start_epmd = false;
+    } else if (a == "--busy-poll-us") {
+      if (!(v = value())) break;
+      unsigned us = 0;
+      auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), us);
+      if (ec != std::errc() || p != v->data() + v->size() || us > 1'000'000) {
+        std::cerr << "erlnode-serve: bad --busy-poll-us " << *v << " (0..1000000)\n";
+        return std::nullopt;
+      }
+      o.busy_poll = std::chrono::microseconds(us);
     } else if (a == "--verbose") {
       o.verbose = true;
     } else if (a == "--help" || a == "-h") {
@@ -152,6 +165,6 @@ int main(int argc, char** argv) {
     n.stop();
     io.stop();
   });
-  io.run();
+  serve::run(io, opts->busy_poll);
   return rc;
 }

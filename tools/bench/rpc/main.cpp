@@ -58,6 +58,9 @@ struct best {
 
 int main(int argc, char** argv) try {
   int n_seq = 20000, procs = 100, per_proc = 200, reps = 3;
+  // erlnode-serve's --busy-poll-us: it polls this long before sleeping, as the BEAM target's
+  // schedulers busy-wait before sleeping (README.md).
+  int busy_poll_us = 200;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto num = [&] { return i + 1 < argc ? std::atoi(argv[++i]) : 0; };
@@ -71,13 +74,15 @@ int main(int argc, char** argv) try {
       per_proc = num();
     } else if (a == "--reps") {
       reps = num();
+    } else if (a == "--busy-poll-us") {
+      busy_poll_us = num();
     } else {
       std::cerr << "usage: erlnode_rpc_bench [--quick] [--n N] [--procs P] [--per-proc K] "
-                   "[--reps R]\n";
+                   "[--reps R] [--busy-poll-us U]\n";
       return 2;
     }
   }
-  if (n_seq <= 0 || procs <= 0 || per_proc <= 0 || reps <= 0) {
+  if (n_seq <= 0 || procs <= 0 || per_proc <= 0 || reps <= 0 || busy_poll_us < 0) {
     std::cerr << "erlnode_rpc_bench: counts must be positive\n";
     return 2;
   }
@@ -89,9 +94,10 @@ int main(int argc, char** argv) try {
 
   child epmd({ERLNODE_RPC_BENCH_EPMD, "-port", port}, env);
   std::this_thread::sleep_for(300ms);
-  child serve({ERLNODE_RPC_BENCH_SERVE, "--sname", "rpcb_cpp_" + tag, "--cookie", cookie,
-               "--epmd-port", port, "--no-start-epmd"},
-              env);
+  child serve(
+      {ERLNODE_RPC_BENCH_SERVE, "--sname", "rpcb_cpp_" + tag, "--cookie", cookie, "--epmd-port",
+       port, "--no-start-epmd", "--busy-poll-us", std::to_string(busy_poll_us)},
+      env);
   std::string cpp_node = wait_ready(serve, "erlnode-serve");
   child target({ERLNODE_RPC_BENCH_ESCRIPT_BIN, ERLNODE_RPC_BENCH_ESCRIPT, "target",
                 "rpcb_beam_" + tag, cookie},
@@ -135,8 +141,9 @@ int main(int argc, char** argv) try {
       "{\"ratio\":\"latency beam->erlnode / beam->beam\",\"value\":%.2f,\"need\":\"<=0.8\","
       "\"met\":%s},"
       "{\"ratio\":\"throughput beam->erlnode / beam->beam\",\"value\":%.2f,\"need\":\">=1.0\","
-      "\"met\":%s}],\"load_avg_1m\":%.2f}\n",
-      lat, lat <= 0.8 ? "true" : "false", thr, thr >= 1.0 ? "true" : "false", load_avg());
+      "\"met\":%s}],\"busy_poll_us\":%d,\"load_avg_1m\":%.2f}\n",
+      lat, lat <= 0.8 ? "true" : "false", thr, thr >= 1.0 ? "true" : "false", busy_poll_us,
+      load_avg());
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "erlnode_rpc_bench: %s\n", e.what());
