@@ -39,96 +39,104 @@ namespace od = erlnode::detail;
   }
 }
 
-// Appends to a vector. Bytes past pos() up to size() are zeroed slack made in small chunks,
-// so small fields are written with one bounds check; large payloads are appended without
-// zero-filling first (term_to_binary of big binaries is a memcpy, and so is this).
+// Where the encoder writes next. A local of encoder::run, passed by reference only to
+// inlined code, so it stays in registers: the byte stores, which may alias any memory, would
+// otherwise force a reload (and store) of the write position for every field.
+struct cursor {
+  std::uint8_t* p;
+  std::uint8_t* lim;
+};
+
+// Sinks: where the bytes go. The encoder writes fields between cursor.p and cursor.lim and
+// calls the sink (out of line) only to make room, for large payloads, and at the end.
+
+// Appends to a vector. Bytes from the cursor up to lim are zeroed slack made in small
+// chunks, so small fields are written with one bounds check; large payloads are appended
+// without zero-filling first (term_to_binary of big binaries is a memcpy, and so is this).
 class buffer_sink {
  public:
-  static constexpr bool counting = false;
   static constexpr bool presize = true;  // size the output once before large payloads
-  explicit buffer_sink(std::vector<std::uint8_t>& v)
-      : v_(v), base_(v.data()), pos_(v.size()), lim_(v.size()) {}
-  std::size_t pos() const noexcept { return pos_; }
-  [[gnu::always_inline]] std::uint8_t* take(std::size_t n) {
-    if (lim_ - pos_ < n) [[unlikely]]
-      make_room(n);
-    std::uint8_t* p = base_ + pos_;
-    pos_ += n;
-    return p;
+  static constexpr std::size_t inline_payload_max = 4095;
+  explicit buffer_sink(std::vector<std::uint8_t>& v) : v_(v) {}
+
+  cursor start() noexcept {
+    base_ = v_.data();
+    return {base_ + v_.size(), base_ + v_.size()};
   }
-  [[gnu::always_inline]] void u8(std::uint8_t b) { *take(1) = b; }
-  [[gnu::always_inline]] void bytes(const void* p, std::size_t n) {
-    if (n < 4096) [[likely]] {
-      copy_small(take(n), static_cast<const std::uint8_t*>(p), n);
-      return;
-    }
-    append_large(p, n);
+  std::size_t offset(cursor c) const noexcept { return static_cast<std::size_t>(c.p - base_); }
+  [[gnu::noinline]] cursor grow(cursor c, std::size_t n) {
+    std::size_t pos = offset(c);
+    v_.resize(pos);
+    reserve_for(pos, n);
+    // Zero-filled slack in chunks of a few KB, within the reserved capacity.
+    v_.resize(std::min(v_.capacity(), pos + std::max(n, slack_)));
+    base_ = v_.data();
+    return {base_ + pos, base_ + v_.size()};
   }
-  // A binary's payload (`bin` is the binary term).
-  void payload(const term&, const std::uint8_t* p, std::size_t n) { bytes(p, n); }
-  void patch32(std::size_t at, std::uint32_t v) { detail::put32(base_ + at, v); }
-  void done() { v_.resize(pos_); }
+  // Appends bytes that were not copied inline (payloads, large fields).
+  [[gnu::noinline]] cursor append(cursor c, const std::uint8_t* p, std::size_t n) {
+    std::size_t pos = offset(c);
+    v_.resize(pos);  // drop the slack, then copy without zero-filling
+    reserve_for(pos, n);
+    v_.insert(v_.end(), p, p + n);
+    base_ = v_.data();
+    return {base_ + v_.size(), base_ + v_.size()};
+  }
+  cursor payload(cursor c, const term&, const std::uint8_t* p, std::size_t n) {
+    return append(c, p, n);
+  }
+  void patch32(std::size_t at, std::uint32_t v) noexcept { detail::put32(base_ + at, v); }
   // Called once the output is known to be large: reserve it all at once.
-  void reserve_total(std::size_t total) {
+  [[gnu::noinline]] cursor reserve_total(cursor c, std::size_t total) {
     slack_ = 256;  // the rest is mostly large payloads, appended without zero-filling
-    if (total > v_.capacity()) {
-      v_.resize(pos_);
-      v_.reserve(total);
-      sync();
-    }
+    if (total <= v_.capacity()) return c;
+    std::size_t pos = offset(c);
+    v_.resize(pos);
+    v_.reserve(total);
+    base_ = v_.data();
+    return {base_ + pos, base_ + pos};
   }
+  void finish(cursor c) { v_.resize(offset(c)); }
 
  private:
-  void sync() noexcept {
-    base_ = v_.data();
-    lim_ = v_.size();
-  }
-  [[gnu::noinline]] void make_room(std::size_t n) {
-    v_.resize(pos_);
-    reserve_for(n);
-    // Zero-filled slack in chunks of a few KB, within the reserved capacity.
-    v_.resize(std::min(v_.capacity(), pos_ + std::max(n, slack_)));
-    sync();
-  }
-  [[gnu::noinline]] void append_large(const void* p, std::size_t n) {
-    v_.resize(pos_);  // drop the slack, then copy without zero-filling
-    reserve_for(n);
-    auto* b = static_cast<const std::uint8_t*>(p);
-    v_.insert(v_.end(), b, b + n);
-    pos_ += n;
-    sync();
-  }
-  void reserve_for(std::size_t n) {
-    if (v_.capacity() - pos_ < n) v_.reserve(std::max(v_.capacity() * 2, pos_ + n + 256));
+  void reserve_for(std::size_t pos, std::size_t n) {
+    if (v_.capacity() - pos < n) v_.reserve(std::max(v_.capacity() * 2, pos + n + 256));
   }
 
   std::vector<std::uint8_t>& v_;
-  std::uint8_t* base_;
-  std::size_t pos_;
-  std::size_t lim_;
+  std::uint8_t* base_ = nullptr;
   std::size_t slack_ = 4096;
 };
 
-// Only counts. Writes land in a per-thread scratch area large enough for any one field
-// (STRING_EXT is the largest: 3 + 65535 bytes).
+// Only counts: fields land in a per-thread scratch area, large enough for any one field
+// (STRING_EXT is the largest: 3 + 65535 bytes), which is counted and reused when full.
 class count_sink {
  public:
-  static constexpr bool counting = true;
   static constexpr bool presize = false;
-  std::size_t pos() const noexcept { return pos_; }
-  std::uint8_t* take(std::size_t n) {
-    pos_ += n;
-    return scratch_;
+  static constexpr std::size_t inline_payload_max = 0;
+
+  cursor start() noexcept { return {scratch_, scratch_ + sizeof scratch_}; }
+  std::size_t offset(cursor c) const noexcept {
+    return counted_ + static_cast<std::size_t>(c.p - scratch_);
   }
-  void u8(std::uint8_t) { ++pos_; }
-  void bytes(const void*, std::size_t n) { pos_ += n; }
-  void payload(const term&, const std::uint8_t*, std::size_t n) { pos_ += n; }
-  void patch32(std::size_t, std::uint32_t) {}
-  void done() {}
-  void reserve_total(std::size_t) {}
+  [[gnu::noinline]] cursor grow(cursor c, std::size_t) noexcept {
+    counted_ = offset(c);
+    return start();
+  }
+  cursor append(cursor c, const std::uint8_t*, std::size_t n) noexcept {
+    counted_ = offset(c) + n;
+    return start();
+  }
+  cursor payload(cursor c, const term&, const std::uint8_t* p, std::size_t n) noexcept {
+    return append(c, p, n);
+  }
+  void patch32(std::size_t, std::uint32_t) noexcept {}
+  cursor reserve_total(cursor c, std::size_t) noexcept { return c; }
+  void finish(cursor c) noexcept { counted_ = offset(c); }
+  std::size_t size() const noexcept { return counted_; }
 
  private:
-  std::size_t pos_ = 0;
+  std::size_t counted_ = 0;
   static thread_local std::uint8_t scratch_[3 + 65536 + 1024];
 };
 thread_local std::uint8_t count_sink::scratch_[3 + 65536 + 1024];
@@ -155,37 +163,54 @@ template <class Sink>
 class encoder {
  public:
   encoder(Sink& s, const encode_options& o)
-      : s_(s), o_(o), has_ref_(static_cast<bool>(o.atom_ref)) {}
+      : s_(s), o_(o), has_ref_(static_cast<bool>(o.atom_ref)), latin1_(o.minor_version < 2) {}
 
-  bool run(const term& root) {
+  // Writes the encoding of `root` (after the version byte when `version`); false when it
+  // cannot be encoded (too deep). The sink is finished either way.
+  bool run(const term& root, bool version) {
     root_ = &root;
-    start_ = s_.pos();
+    cursor c = s_.start();
+    if (version) *take(c, 1) = version_magic;
+    start_ = s_.offset(c);
+    bool ok = walk(c, root);
+    s_.finish(c);
+    return ok;
+  }
+
+ private:
+  bool walk(cursor& c, const term& root) {
     eframe_stack st;
     const term* cur = &root;
     for (;;) {
-      if (!one(*cur, st)) return false;
+      if (!one(c, *cur, st)) return false;
       // Next slot: the innermost open container's next element, closing finished ones.
       for (;;) {
         if (st.empty()) return true;
         eframe& f = st.back();
         if (f.p != f.end) [[likely]] {
           // Immediates are written here, without a round trip through one().
-          while (f.p != f.end) {
-            const term& e = *f.p;
+          const term* p = f.p;
+          const term* const end = f.end;
+          while (p != end) {
+            const term& e = *p;
             if (e.type() == kind::small_int)
-              write_int(*e.get_if<std::int64_t>());
+              write_int(c, *e.get_if<std::int64_t>());
             else if (e.type() == kind::atom)
-              write_atom(*e.get_if<atom>());
+              write_atom(c, *e.get_if<atom>());
             else if (e.type() == kind::nil)
-              s_.u8(nil_ext);
+              *take(c, 1) = nil_ext;
+            else if (e.type() == kind::float_)
+              write_float(c, *e.get_if<double>());
             else
               break;
-            ++f.p;
+            ++p;
           }
-          if (f.p != f.end) {
-            cur = f.p++;
+          if (p != end) {
+            cur = p;
+            f.p = p + 1;
             break;
           }
+          f.p = p;
           continue;
         }
         if (f.mp != f.mend) {
@@ -204,35 +229,52 @@ class encoder {
           f.next = nullptr;
           continue;
         }
-        if (f.patch != npos) s_.patch32(f.patch, static_cast<std::uint32_t>(s_.pos() - f.patch));
+        if (f.patch != npos)
+          s_.patch32(f.patch, static_cast<std::uint32_t>(s_.offset(c) - f.patch));
         st.pop_back();
       }
     }
   }
 
- private:
   bool push(eframe_stack& st, const eframe& f) {
     if (st.size() >= o_.max_depth) return false;
     st.push_back(f);
     return true;
   }
 
-  [[gnu::noinline]] bool write_atom_ref(atom a) {
-    int idx = o_.atom_ref(a);
-    if (idx < 0 || idx >= 255) return false;
-    std::uint8_t* p = s_.take(2);
-    p[0] = atom_cache_ref;
-    p[1] = static_cast<std::uint8_t>(idx);
-    return true;
+  [[gnu::always_inline]] std::uint8_t* take(cursor& c, std::size_t n) {
+    if (static_cast<std::size_t>(c.lim - c.p) < n) [[unlikely]]
+      c = s_.grow(c, n);
+    std::uint8_t* p = c.p;
+    c.p += n;
+    return p;
+  }
+  [[gnu::always_inline]] void bytes(cursor& c, const std::uint8_t* p, std::size_t n) {
+    if (n < 4096) [[likely]] {
+      copy_small(take(c, n), p, n);
+      return;
+    }
+    c = s_.append(c, p, n);
   }
 
-  [[gnu::always_inline]] void write_atom(atom a) {
-    if (has_ref_ && write_atom_ref(a)) return;
+  // The callback stays out of line (and never sees the cursor).
+  [[gnu::noinline]] int atom_ref_index(atom a) const { return o_.atom_ref(a); }
+
+  [[gnu::always_inline]] void write_atom(cursor& c, atom a) {
+    if (has_ref_) [[unlikely]] {
+      int idx = atom_ref_index(a);
+      if (idx >= 0 && idx < 255) {
+        std::uint8_t* p = take(c, 2);
+        p[0] = atom_cache_ref;
+        p[1] = static_cast<std::uint8_t>(idx);
+        return;
+      }
+    }
     std::size_t n = a.size();
-    if (o_.minor_version < 2 && a.is_latin1()) {
+    if (latin1_ && a.is_latin1()) {
       // ATOM_EXT carries Latin-1 bytes: fold two-byte UTF-8 sequences back to one byte.
       std::size_t chars = a.length();
-      std::uint8_t* p = s_.take(3 + chars);
+      std::uint8_t* p = take(c, 3 + chars);
       p[0] = atom_ext;
       detail::put16(p + 1, static_cast<std::uint16_t>(chars));
       const auto* t = reinterpret_cast<const std::uint8_t*>(a.c_str());
@@ -252,31 +294,31 @@ class encoder {
       return;
     }
     if (n <= 255) {
-      std::uint8_t* p = s_.take(2 + n);
+      std::uint8_t* p = take(c, 2 + n);
       p[0] = small_atom_utf8_ext;
       p[1] = static_cast<std::uint8_t>(n);
       copy_small(p + 2, reinterpret_cast<const std::uint8_t*>(a.c_str()), n);
     } else {
-      std::uint8_t* p = s_.take(3 + n);
+      std::uint8_t* p = take(c, 3 + n);
       p[0] = atom_utf8_ext;
       detail::put16(p + 1, static_cast<std::uint16_t>(n));
       copy_small(p + 3, reinterpret_cast<const std::uint8_t*>(a.c_str()), n);
     }
   }
 
-  void write_int(std::int64_t v) {
+  [[gnu::always_inline]] void write_int(cursor& c, std::int64_t v) {
     if (v >= 0 && v <= 255) {
-      std::uint8_t* p = s_.take(2);
+      std::uint8_t* p = take(c, 2);
       p[0] = small_integer_ext;
       p[1] = static_cast<std::uint8_t>(v);
     } else if (v >= INT32_MIN && v <= INT32_MAX) {
-      std::uint8_t* p = s_.take(5);
+      std::uint8_t* p = take(c, 5);
       p[0] = integer_ext;
       detail::put32(p + 1, static_cast<std::uint32_t>(static_cast<std::int32_t>(v)));
     } else {
       std::uint64_t mag = v < 0 ? 0 - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v);
       std::uint8_t n = static_cast<std::uint8_t>((64 - std::countl_zero(mag) + 7) / 8);
-      std::uint8_t* p = s_.take(3 + n);
+      std::uint8_t* p = take(c, 3 + n);
       p[0] = small_big_ext;
       p[1] = n;
       p[2] = v < 0 ? 1 : 0;
@@ -284,23 +326,31 @@ class encoder {
     }
   }
 
-  void write_big(const big_int& v) {
+  [[gnu::always_inline]] void write_float(cursor& c, double v) {
+    std::uint8_t* p = take(c, 9);
+    p[0] = new_float_ext;
+    detail::put64(p + 1, std::bit_cast<std::uint64_t>(v));
+  }
+
+  // Out of line, with the cursor by value (so the inlined paths keep theirs in registers).
+  [[gnu::noinline]] cursor write_big(cursor c, const big_int& v) {
     std::vector<std::uint8_t> digits;
     big_int mag = boost::multiprecision::abs(v);
     boost::multiprecision::export_bits(mag, std::back_inserter(digits), 8, false);
     std::size_t n = digits.size();
     if (n <= 255) {
-      std::uint8_t* p = s_.take(3);
+      std::uint8_t* p = take(c, 3);
       p[0] = small_big_ext;
       p[1] = static_cast<std::uint8_t>(n);
       p[2] = v < 0 ? 1 : 0;
     } else {
-      std::uint8_t* p = s_.take(6);
+      std::uint8_t* p = take(c, 6);
       p[0] = large_big_ext;
       detail::put32(p + 1, static_cast<std::uint32_t>(n));
       p[5] = v < 0 ? 1 : 0;
     }
-    s_.bytes(digits.data(), n);
+    bytes(c, digits.data(), n);
+    return c;
   }
 
   static bool is_byte_string(const od::list_obj* l) {
@@ -314,45 +364,43 @@ class encoder {
   }
 
   // Before the first large payload, size the whole output once so it is allocated once.
-  void size_output() {
+  [[gnu::noinline]] cursor size_output(cursor c) {
     if constexpr (Sink::presize) {
-      if (sized_) return;
+      if (sized_) return c;
       sized_ = true;
-      count_sink c;
-      encoder<count_sink> e(c, o_);
-      if (e.run(*root_)) s_.reserve_total(start_ + c.pos());
+      count_sink cs;
+      encoder<count_sink> e(cs, o_);
+      if (e.run(*root_, false)) return s_.reserve_total(c, start_ + cs.size());
     }
+    return c;
   }
 
-  bool one(const term& t, eframe_stack& st) {
+  [[gnu::always_inline]] bool one(cursor& c, const term& t, eframe_stack& st) {
     switch (t.type()) {
       case kind::small_int:
-        write_int(*t.get_if<std::int64_t>());
+        write_int(c, *t.get_if<std::int64_t>());
         return true;
       case kind::atom:
-        write_atom(*t.get_if<atom>());
+        write_atom(c, *t.get_if<atom>());
         return true;
       case kind::nil:
-        s_.u8(nil_ext);
+        *take(c, 1) = nil_ext;
         return true;
-      case kind::float_: {
-        std::uint8_t* p = s_.take(9);
-        p[0] = new_float_ext;
-        detail::put64(p + 1, std::bit_cast<std::uint64_t>(*t.get_if<double>()));
+      case kind::float_:
+        write_float(c, *t.get_if<double>());
         return true;
-      }
       case kind::big_int:
-        write_big(obj<od::big_obj>(t)->v);
+        c = write_big(c, obj<od::big_obj>(t)->v);
         return true;
       case kind::tuple: {
         auto* o = obj<od::tuple_obj>(t);
         std::size_t n = o->size;
         if (n <= 255) {
-          std::uint8_t* p = s_.take(2);
+          std::uint8_t* p = take(c, 2);
           p[0] = small_tuple_ext;
           p[1] = static_cast<std::uint8_t>(n);
         } else {
-          std::uint8_t* p = s_.take(5);
+          std::uint8_t* p = take(c, 5);
           p[0] = large_tuple_ext;
           detail::put32(p + 1, static_cast<std::uint32_t>(n));
         }
@@ -365,14 +413,14 @@ class encoder {
         std::size_t n = o->size;
         const term* e = const_cast<od::list_obj*>(o)->elems();
         if (is_byte_string(o)) {
-          std::uint8_t* p = s_.take(3 + n);
+          std::uint8_t* p = take(c, 3 + n);
           p[0] = string_ext;
           detail::put16(p + 1, static_cast<std::uint16_t>(n));
           for (std::size_t i = 0; i < n; ++i)
             p[3 + i] = static_cast<std::uint8_t>(*e[i].get_if<std::int64_t>());
           return true;
         }
-        std::uint8_t* p = s_.take(5);
+        std::uint8_t* p = take(c, 5);
         p[0] = list_ext;
         detail::put32(p + 1, static_cast<std::uint32_t>(n));
         const term* tail = &o->tail;
@@ -380,7 +428,7 @@ class encoder {
       }
       case kind::map: {
         const auto& pairs = obj<od::map_obj>(t)->pairs;
-        std::uint8_t* p = s_.take(5);
+        std::uint8_t* p = take(c, 5);
         p[0] = map_ext;
         detail::put32(p + 1, static_cast<std::uint32_t>(pairs.size()));
         if (pairs.empty()) return true;
@@ -391,24 +439,28 @@ class encoder {
         auto* o = obj<od::binary_obj>(t);
         std::size_t n = o->size;
         if (o->tail_bits == 0) {
-          std::uint8_t* p = s_.take(5);
+          std::uint8_t* p = take(c, 5);
           p[0] = binary_ext;
           detail::put32(p + 1, static_cast<std::uint32_t>(n));
         } else {
-          std::uint8_t* p = s_.take(6);
+          std::uint8_t* p = take(c, 6);
           p[0] = bit_binary_ext;
           detail::put32(p + 1, static_cast<std::uint32_t>(n));
           p[5] = o->tail_bits;
         }
-        if (n >= 65536) size_output();
-        s_.payload(t, o->data, n);
+        if (n <= Sink::inline_payload_max) {
+          copy_small(take(c, n), o->data, n);
+          return true;
+        }
+        if (n >= 65536) c = size_output(c);
+        c = s_.payload(c, t, o->data, n);
         return true;
       }
       case kind::pid: {
         auto* o = obj<od::pid_obj>(t);
-        s_.u8(new_pid_ext);
-        write_atom(o->node);
-        std::uint8_t* p = s_.take(12);
+        *take(c, 1) = new_pid_ext;
+        write_atom(c, o->node);
+        std::uint8_t* p = take(c, 12);
         detail::put32(p, o->id);
         detail::put32(p + 4, o->serial);
         detail::put32(p + 8, o->creation);
@@ -417,14 +469,14 @@ class encoder {
       case kind::port: {
         auto* o = obj<od::port_obj>(t);
         bool v4 = o->id > 0xFFFFFFFFu;
-        s_.u8(v4 ? v4_port_ext : new_port_ext);
-        write_atom(o->node);
+        *take(c, 1) = v4 ? v4_port_ext : new_port_ext;
+        write_atom(c, o->node);
         if (v4) {
-          std::uint8_t* p = s_.take(12);
+          std::uint8_t* p = take(c, 12);
           detail::put64(p, o->id);
           detail::put32(p + 8, o->creation);
         } else {
-          std::uint8_t* p = s_.take(8);
+          std::uint8_t* p = take(c, 8);
           detail::put32(p, static_cast<std::uint32_t>(o->id));
           detail::put32(p + 4, o->creation);
         }
@@ -432,43 +484,43 @@ class encoder {
       }
       case kind::reference: {
         auto* o = obj<od::ref_obj>(t);
-        std::uint8_t* p = s_.take(3);
+        std::uint8_t* p = take(c, 3);
         p[0] = newer_reference_ext;
         detail::put16(p + 1, o->len);
-        write_atom(o->node);
-        p = s_.take(4 + 4 * std::size_t{o->len});
+        write_atom(c, o->node);
+        p = take(c, 4 + 4 * std::size_t{o->len});
         detail::put32(p, o->creation);
         for (std::size_t i = 0; i < o->len; ++i) detail::put32(p + 4 + 4 * i, o->words[i]);
         return true;
       }
       case kind::fun: {
         const fun::fields& f = obj<od::fun_obj>(t)->f;
-        std::size_t at = s_.pos() + 1;
-        std::uint8_t* p = s_.take(30);
+        std::size_t at = s_.offset(c) + 1;
+        std::uint8_t* p = take(c, 30);
         p[0] = new_fun_ext;
         detail::put32(p + 1, 0);  // patched when the free variables are written
         p[5] = f.arity;
         std::memcpy(p + 6, f.uniq.data(), 16);
         detail::put32(p + 22, f.index);
         detail::put32(p + 26, static_cast<std::uint32_t>(f.free_vars.size()));
-        write_atom(f.module);
+        write_atom(c, f.module);
         const term* fv = f.free_vars.data();
         return push(st, {f.extra.data(), f.extra.data() + f.extra.size(), fv,
                          fv + f.free_vars.size(), nullptr, nullptr, at, false});
       }
       case kind::export_fun: {
         auto* o = obj<od::export_obj>(t);
-        s_.u8(export_ext);
-        write_atom(o->module);
-        write_atom(o->function);
-        std::uint8_t* p = s_.take(2);
+        *take(c, 1) = export_ext;
+        write_atom(c, o->module);
+        write_atom(c, o->function);
+        std::uint8_t* p = take(c, 2);
         p[0] = small_integer_ext;
         p[1] = o->arity;
         return true;
       }
       case kind::local: {
         const auto& b = obj<od::local_obj>(t)->bytes;
-        s_.bytes(b.data(), b.size());
+        bytes(c, b.data(), b.size());
         return true;
       }
     }
@@ -478,6 +530,7 @@ class encoder {
   Sink& s_;
   const encode_options& o_;
   bool has_ref_;
+  bool latin1_;
   bool sized_ = false;
   const term* root_ = nullptr;
   std::size_t start_ = 0;
@@ -505,11 +558,11 @@ void compress_body(std::vector<std::uint8_t>& out, std::size_t start, int level)
 
 // The sink of encode_iov: small fields go to the encoding's own bytes (through a
 // buffer_sink), large binary payloads become buffers of their own. Offsets the encoder sees
-// (pos, patch32) are logical: they count the payloads too.
+// (offset, patch32) are logical: they count the payloads too.
 class iov_builder {
  public:
-  static constexpr bool counting = false;
   static constexpr bool presize = false;  // large payloads are not copied: nothing to size
+  static constexpr std::size_t inline_payload_max = iov_encoding::shared_binary_min - 1;
 
   static result<void> encode(const term& t, iov_encoding& out, const encode_options& opts) {
     out.clear();
@@ -521,9 +574,8 @@ class iov_builder {
       return {};
     }
     iov_builder b(out);
-    if (opts.version_byte) b.u8(version_magic);
     encoder<iov_builder> e(b, opts);
-    if (!e.run(t)) {
+    if (!e.run(t, opts.version_byte)) {
       out.clear();
       return error(errc::not_encodable, 0);
     }
@@ -531,29 +583,32 @@ class iov_builder {
     return {};
   }
 
-  std::size_t pos() const noexcept { return sink_.pos() + ext_; }
-  [[gnu::always_inline]] std::uint8_t* take(std::size_t n) { return sink_.take(n); }
-  [[gnu::always_inline]] void u8(std::uint8_t b) { sink_.u8(b); }
-  [[gnu::always_inline]] void bytes(const void* p, std::size_t n) { sink_.bytes(p, n); }
-  void payload(const term& bin, const std::uint8_t* p, std::size_t n) {
-    if (n < iov_encoding::shared_binary_min) {
-      sink_.bytes(p, n);
-      return;
-    }
-    std::size_t logical = pos();
+  cursor start() noexcept { return sink_.start(); }
+  std::size_t offset(cursor c) const noexcept { return sink_.offset(c) + ext_; }
+  cursor grow(cursor c, std::size_t n) { return sink_.grow(c, n); }
+  cursor append(cursor c, const std::uint8_t* p, std::size_t n) { return sink_.append(c, p, n); }
+  // Only payloads of at least shared_binary_min bytes come here.
+  [[gnu::noinline]] cursor payload(cursor c, const term& bin, const std::uint8_t* p,
+                                   std::size_t n) {
+    std::size_t logical = offset(c);
     out_.keep_.push_back(*bin.get_if<binary>());
     ext_ += n;
-    cuts_.push_back({sink_.pos(), logical, ext_, p, n});
+    cuts_.push_back({sink_.offset(c), logical, ext_, p, n});
+    return c;
   }
-  void patch32(std::size_t at, std::uint32_t v) {
+  void patch32(std::size_t at, std::uint32_t v) noexcept {
     // `at` is never inside a payload: the payloads before it are those starting before it.
     auto it = std::upper_bound(cuts_.begin(), cuts_.end(), at,
                                [](std::size_t a, const cut& c) { return a < c.logical; });
     sink_.patch32(at - (it == cuts_.begin() ? 0 : std::prev(it)->ext_after), v);
   }
-  void reserve_total(std::size_t) {}
+  cursor reserve_total(cursor c, std::size_t) noexcept { return c; }
+  void finish(cursor c) { sink_.finish(c); }
+
+ private:
+  explicit iov_builder(iov_encoding& out) : out_(out), sink_(out.own_) {}
+
   void done() {
-    sink_.done();
     const std::uint8_t* own = out_.own_.data();
     std::size_t at = 0;
     out_.bufs_.reserve(2 * cuts_.size() + 1);
@@ -565,9 +620,6 @@ class iov_builder {
     if (out_.own_.size() > at) out_.bufs_.emplace_back(own + at, out_.own_.size() - at);
     out_.size_ = out_.own_.size() + ext_;
   }
-
- private:
-  explicit iov_builder(iov_encoding& out) : out_(out), sink_(out.own_) {}
 
   struct cut {
     std::size_t own;        // own bytes before the payload
@@ -603,13 +655,11 @@ result<void> encode_iov(const term& t, iov_encoding& out, const encode_options& 
 result<void> encode_to(const term& t, std::vector<std::uint8_t>& out, const encode_options& opts) {
   std::size_t start = out.size();
   buffer_sink s(out);
-  if (opts.version_byte) s.u8(version_magic);
   encoder<buffer_sink> e(s, opts);
-  if (!e.run(t)) {
+  if (!e.run(t, opts.version_byte)) {
     out.resize(start);
     return error(errc::not_encodable, 0);
   }
-  s.done();
   if (opts.compressed > 0 && opts.version_byte)
     compress_body(out, start, std::min(opts.compressed, 9));
   return {};
@@ -625,10 +675,9 @@ result<std::vector<std::uint8_t>> encode(const term& t, const encode_options& op
 
 result<std::size_t> encoded_size(const term& t, const encode_options& opts) {
   count_sink s;
-  if (opts.version_byte) s.u8(version_magic);
   encoder<count_sink> e(s, opts);
-  if (!e.run(t)) return error(errc::not_encodable, 0);
-  return s.pos();
+  if (!e.run(t, opts.version_byte)) return error(errc::not_encodable, 0);
+  return s.size();
 }
 
 }  // namespace erlnode::etf
