@@ -12,6 +12,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <thread>
@@ -202,4 +206,125 @@ TEST_CASE("KILL and STOP: refused while strict, allowed when relaxed") {
     r.reg(b, "other");
     CHECK(r.exchange(kill_request{}) == "OK");
   }
+}
+
+TEST_CASE("a connection that sends nothing is closed after the request timeout") {
+  server_options so;
+  so.request_timeout = std::chrono::milliseconds(200);
+  for (bool defer : {true, false}) {
+    so.defer_accept = defer;
+    running_server r(so);
+    auto s = r.connect();
+    auto t0 = std::chrono::steady_clock::now();
+    char c;
+    boost::system::error_code ec;
+    s.read_some(asio::buffer(&c, 1), ec);  // blocks until the server closes
+    auto waited = std::chrono::steady_clock::now() - t0;
+    CHECK(ec);
+    CHECK(waited >= std::chrono::milliseconds(150));
+    // Deferred accept: the kernel hands it over after a second; then the timeout runs.
+    CHECK(waited < std::chrono::seconds(defer ? 4 : 2));
+    // Lookups still work.
+    CHECK(r.exchange(port_please2_request{"nobody"}) == std::string("w\x01", 2));
+  }
+}
+
+TEST_CASE("a reply larger than the socket buffers reaches a slow reader whole") {
+  // Loopback send buffers take over 2 MB: DUMP gets 1000 names of 1000 bytes that registered and
+  // left, and 2500 registered ones (this process holds both ends of those connections).
+  ::rlimit rl{};
+  ::getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = std::min<rlim_t>(rl.rlim_max, 8192);
+  ::setrlimit(RLIMIT_NOFILE, &rl);
+  std::size_t active = std::min<std::size_t>(2500, (rl.rlim_cur - 100) / 2);
+  running_server r;
+  for (int i = 0; i < 1000; ++i) {
+    auto s = r.connect();
+    REQUIRE(r.reg(s, std::to_string(1000 + i) + std::string(996, 'n')).result == 0);
+  }
+  REQUIRE(r.wait_names(0));
+  std::vector<tcp::socket> regs;
+  for (std::size_t i = 0; i < active; ++i) {
+    regs.push_back(r.connect());
+    REQUIRE(r.reg(regs.back(), std::to_string(10000 + i) + std::string(995, 'a')).result == 0);
+  }
+  tcp::socket s(r.client_io);
+  s.open(tcp::v4());
+  s.set_option(asio::socket_base::receive_buffer_size(2048));
+  s.connect({asio::ip::make_address("127.0.0.1"), r.srv_port()});
+  asio::write(s, asio::buffer(encode(request{dump_request{}}).value()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the server fills the buffers
+  // A NAMES meanwhile is served (2.5 MB of it).
+  auto names = r.exchange(names_request{});
+  CHECK(static_cast<std::size_t>(std::count(names.begin(), names.end(), '\n')) == active);
+  std::string out;
+  boost::system::error_code ec;
+  char buf[4096];
+  while (!ec) out.append(buf, s.read_some(asio::buffer(buf), ec));
+  text_reply_parser p(8 << 20);
+  std::span<const std::uint8_t> in(reinterpret_cast<const std::uint8_t*>(out.data()), out.size());
+  REQUIRE(p.feed(in));
+  REQUIRE(p.finish());
+  CHECK(p.get().text.size() > 1'000'000 + active * 1000);
+  std::size_t unused = 0;
+  for (std::size_t pos = 0; (pos = p.get().text.find("old/unused name", pos)) != std::string::npos;
+       ++pos)
+    ++unused;
+  CHECK(unused == 1000);
+  CHECK(static_cast<std::size_t>(std::count(p.get().text.begin(), p.get().text.end(), '\0')) ==
+        1000 + active);
+}
+
+TEST_CASE("run() serves on the calling thread until its wake descriptor is readable") {
+  asio::io_context io;  // never run: run() does the serving
+  server_options so;
+  so.port = 0;
+  so.addresses = {asio::ip::make_address("127.0.0.1")};
+  server srv(io.get_executor(), so);
+  REQUIRE(!srv.start());
+  auto port = srv.port();
+  int wake[2];
+  REQUIRE(::pipe(wake) == 0);
+  std::promise<boost::system::error_code> done;
+  std::thread th([&] { done.set_value(srv.run(wake[0])); });
+  asio::io_context cio;
+  auto lookup = [&] {
+    tcp::socket s(cio);
+    s.connect({asio::ip::make_address("127.0.0.1"), port});
+    asio::write(s, asio::buffer(encode(request{port_please2_request{"x"}}).value()));
+    std::string out;
+    boost::system::error_code ec;
+    char buf[64];
+    while (!ec) out.append(buf, s.read_some(asio::buffer(buf), ec));
+    return out;
+  };
+  CHECK(lookup() == std::string("w\x01", 2));
+  // A registration lives while its connection does.
+  tcp::socket reg(cio);
+  reg.connect({asio::ip::make_address("127.0.0.1"), port});
+  alive2_request a;
+  a.node.name = "x";
+  a.node.port = 4321;
+  asio::write(reg, asio::buffer(encode(request{a}).value()));
+  std::uint8_t rep[6];
+  asio::read(reg, asio::buffer(rep));
+  CHECK(rep[0] == 'v');
+  CHECK(rep[1] == 0);
+  auto found = lookup();
+  REQUIRE(found.size() > 4);
+  CHECK(found[0] == 'w');
+  CHECK(found[1] == 0);
+  CHECK(static_cast<std::uint8_t>(found[2]) * 256 + static_cast<std::uint8_t>(found[3]) == 4321);
+  reg.close();
+  for (int i = 0; i < 100 && lookup() != std::string("w\x01", 2); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(lookup() == std::string("w\x01", 2));
+  REQUIRE(::write(wake[1], "x", 1) == 1);
+  auto f = done.get_future();
+  REQUIRE(f.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+  CHECK(!f.get());
+  th.join();
+  CHECK(!srv.running());
+  ::close(wake[0]);
+  ::close(wake[1]);
 }
