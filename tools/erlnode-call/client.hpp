@@ -1,80 +1,79 @@
-// A client-only hidden node: one outgoing distribution connection and one pid, no listening
-// socket and no epmd registration. That is what erl_call is (ei_connect without publishing),
-// and what erlnode::node cannot be: node::async_start always listens and registers, which
-// would cost a round trip, forbid erl_call's fixed default name c17 for concurrent calls and
-// need a local epmd even for -address. So this tool uses the layers below the node: the
-// epmd client, net::connection and the ETF/text modules.
+// A client-only hidden node on one blocking socket: one outgoing distribution connection and
+// one pid, no listening socket, no epmd registration, no threads, no event loop. That is what
+// erl_call is (ei_connect without publishing). A process that lives for one call spends most
+// of its time starting up, so this tool uses only the sans-I/O codecs (erlnode::codec: the
+// epmd and handshake protocols, framing, ETF) over plain POSIX calls, and not erlnode::node,
+// net::connection or Asio, whose start-up (static initialisers, io_context, timers, a
+// 512 KiB read buffer) once made it slower than erl_call.
 #pragma once
 
-#include <erlnode/net/connection.hpp>
+#include <erlnode/dist/flags.hpp>
+#include <erlnode/dist/framing.hpp>
 #include <erlnode/term.hpp>
-
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
-#include <system_error>
+#include <vector>
+
+#include <netinet/in.h>
 
 namespace erlnode::call_tool {
 
+// A blocking TCP connection to `addr`:`port` (TCP_NODELAY on); -1 on failure.
+int tcp_connect(const in_addr& addr, std::uint16_t port);
+
+// PORT_PLEASE2 for `alive` to the epmd at `addr` (port: ERL_EPMD_PORT or 4369); the node's
+// distribution port, or nullopt when epmd is not there or does not know the node.
+std::optional<std::uint16_t> port_please(const in_addr& addr, const std::string& alive);
+
 struct client_config {
-  std::string self_node;  // name@host
+  // name@host; with dynamic_name, "@host" is not needed: only the host is used.
+  std::string self_node;
+  std::string self_host;
+  bool dynamic_name = false;  // -R: ask the peer for a name (NAME_ME)
   std::uint32_t creation = 1;
   std::string cookie;
   std::chrono::milliseconds setup_timeout{7000};
 };
 
-// Why the connection ended (or never came up), for erl_call-style messages.
-struct client_down {
-  std::error_code code;
-  std::string detail;
-};
-
-class hidden_client final : public net::connection_owner,
-                            public std::enable_shared_from_this<hidden_client> {
+class blocking_client {
  public:
-  hidden_client(boost::asio::any_io_executor ex, client_config c);
+  explicit blocking_client(client_config c) : cfg_(std::move(c)) {}
+  ~blocking_client();
+  blocking_client(const blocking_client&) = delete;
+  blocking_client& operator=(const blocking_client&) = delete;
 
+  // Runs the handshake over the connected socket `fd` (owned from here on) as `peer_node`.
+  // True once the connection is up.
+  bool handshake(int fd, const std::string& peer_node);
+  // Our pid (its node name is the peer's choice with a dynamic name).
   const pid& self() const noexcept { return self_; }
-
-  // Runs the handshake over a connected socket as `peer_node`; returns once the connection
-  // is up (nullopt) or has failed (why).
-  boost::asio::awaitable<std::optional<client_down>> handshake(boost::asio::ip::tcp::socket s,
-                                                               std::string peer_node);
   // Sends `msg` to the process registered as `name` on the peer (REG_SEND).
-  std::error_code send_to_name(atom name, const term& msg);
-  // The next message sent to our pid, or why the connection went down first.
-  boost::asio::awaitable<std::optional<term>> receive();
-  const std::optional<client_down>& down() const noexcept { return down_; }
+  bool send_to_name(atom name, const term& msg);
+  // The next message sent to our pid; nullopt once the connection is down. Ticks are
+  // answered as they come (a long call must not look like a dead peer).
+  std::optional<term> receive();
   void close();
 
-  // net::connection_owner
-  dist::handshake_status on_peer_name(net::connection_base& c,
-                                      const dist::need_status_decision& d) override;
-  bool on_alive(net::connection_base& c) override;
-  void on_up(net::connection_base& c) override;
-  void on_message(net::connection_base& c, term control, std::optional<term> payload) override;
-  void on_down(net::connection_base& c, std::error_code why, const std::string& detail) override;
-
  private:
-  boost::asio::awaitable<void> wait_event();
-  void wake();
+  bool write_all(const std::uint8_t* p, std::size_t n);
+  // Reads what is there (waiting up to `timeout_ms`, -1: forever); 0 on EOF/error/timeout.
+  std::size_t read_some(int timeout_ms);
+  bool take_packets(std::span<const std::uint8_t> bytes);
 
-  boost::asio::any_io_executor ex_;
   client_config cfg_;
-  pid self_;
-  std::shared_ptr<net::connection_base> conn_;
-  bool up_ = false;
-  std::optional<client_down> down_;
+  int fd_ = -1;
+  pid self_{atom(), 0, 0, 0};
+  dist::packet_parser packets_;
   std::deque<term> inbox_;
-  boost::asio::steady_timer event_;  // cancelled to wake the waiting coroutine
+  static constexpr std::size_t buf_size = 64 * 1024;
+  std::unique_ptr<std::uint8_t[]> buf_;
+  bool down_ = false;
 };
 
 }  // namespace erlnode::call_tool

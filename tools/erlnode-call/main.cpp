@@ -8,40 +8,30 @@
 #include "options.hpp"
 #include "result_print.hpp"
 
-#include <erlnode/epmd/client.hpp>
-#include <erlnode/epmd/protocol.hpp>
-#include <erlnode/text.hpp>
-
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
-
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <fstream>
-#include <iostream>
-#include <iterator>
+#include <memory>
 #include <optional>
-#include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 extern char** environ;
 
-namespace asio = boost::asio;
 using namespace erlnode;
 using namespace erlnode::call_tool;
 
@@ -51,24 +41,35 @@ constexpr int exit_rpc_failed = 255;  // erl_call's exit(-1)
 std::string prog = "erlnode-call";
 
 struct host_info {
-  std::string canonical;  // what gethostbyname's h_name would say
-  std::string address;    // first IPv4 address, as text
+  std::string canonical;  // gethostbyname's h_name
+  in_addr address{};      // its first IPv4 address
 };
 
+// gethostbyname, as ei_gethostbyname: NSS (files, DNS...) and the same canonical name
+// erl_call sees. Each name is looked up once per process (erl_call looks its own host up
+// twice and the target's host once more when it connects).
 std::optional<host_info> resolve(const std::string& host) {
-  addrinfo hints{};
-  hints.ai_family = AF_INET;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_CANONNAME;
-  addrinfo* res = nullptr;
-  if (::getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || !res) return std::nullopt;
-  host_info hi;
-  hi.canonical = res->ai_canonname ? res->ai_canonname : host;
-  char buf[64];
-  auto* sin = reinterpret_cast<sockaddr_in*>(res->ai_addr);
-  if (::inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof buf)) hi.address = buf;
-  ::freeaddrinfo(res);
-  return hi;
+  static std::vector<std::pair<std::string, std::optional<host_info>>> seen;
+  for (const auto& [name, hi] : seen)
+    if (name == host) return hi;
+  std::optional<host_info> found;
+  std::vector<char> buf(2048);
+  hostent he{};
+  hostent* res = nullptr;
+  int herr = 0;
+  int rc;
+  while ((rc = ::gethostbyname_r(host.c_str(), &he, buf.data(), buf.size(), &res, &herr)) ==
+             ERANGE &&
+         buf.size() < (1u << 20))
+    buf.resize(buf.size() * 2);
+  if (rc == 0 && res && res->h_addrtype == AF_INET && res->h_addr_list[0]) {
+    host_info hi;
+    hi.canonical = res->h_name ? res->h_name : host;
+    std::memcpy(&hi.address, res->h_addr_list[0], sizeof hi.address);
+    found = hi;
+  }
+  seen.emplace_back(host, found);
+  return found;
 }
 
 // Short names keep the host up to the first dot (as erl_call does, IP literals included).
@@ -77,27 +78,33 @@ std::string format_host(const std::string& h, bool long_names) {
   return h.substr(0, h.find('.'));
 }
 
-// This host as erl_call names it: the canonical name of gethostname() (or that name itself
-// when it does not resolve), short or long.
-std::optional<std::string> own_host_name(bool long_names) {
-  std::array<char, 256> hn{};
-  if (::gethostname(hn.data(), hn.size() - 1) != 0) return std::nullopt;
-  if (auto hi = resolve(hn.data())) return format_host(hi->canonical, long_names);
-  return format_host(hn.data(), long_names);
-}
-
-std::string read_all_stdin() {
-  return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+// The whole of a file descriptor's input.
+std::string read_all(int fd) {
+  std::string s;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    s.append(buf, static_cast<std::size_t>(n));
+  }
+  return s;
 }
 
 // ~/.erlang.cookie's first word, as ei reads it when no -c is given; "" if there is none.
 std::string default_cookie() {
   const char* home = std::getenv("HOME");
   if (!home) return "";
-  std::ifstream f(std::string(home) + "/.erlang.cookie");
-  std::string c;
-  if (f) f >> c;
-  return c;
+  int fd = ::open((std::string(home) + "/.erlang.cookie").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  std::string text = read_all(fd);
+  ::close(fd);
+  auto blank = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
+  std::size_t b = 0;
+  while (b < text.size() && blank(text[b])) ++b;
+  std::size_t e = b;
+  while (e < text.size() && !blank(text[e])) ++e;
+  return text.substr(b, e - b);
 }
 
 // erl_call encodes Mod, Fun and file names as Latin-1 text: each byte one character.
@@ -139,100 +146,49 @@ bool start_node(const options& o, const std::string& alive) {
 }
 
 struct target {
-  std::string node;          // name@host ("" with -address)
-  std::string host_address;  // IP to dial
+  std::string node;  // name@host ("" with -address)
+  in_addr address{};
   std::optional<std::uint16_t> port;
 };
 
-// PORT_PLEASE2 to the epmd at `ip`, with the sans-I/O codec (the epmd client's resolver
-// would start a thread, which costs more than the lookup).
-asio::awaitable<std::optional<std::uint16_t>> port_please(const std::string& ip,
-                                                          const std::string& alive) {
-  auto ex = co_await asio::this_coro::executor;
-  boost::system::error_code ec;
-  auto addr = asio::ip::make_address(ip, ec);
-  auto req = epmd::encode(epmd::request(epmd::port_please2_request{alive}));
-  if (ec || !req) co_return std::nullopt;
-  asio::ip::tcp::socket s(ex);
-  co_await s.async_connect(asio::ip::tcp::endpoint(addr, epmd::port_from_env()),
-                           asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return std::nullopt;
-  co_await asio::async_write(s, asio::buffer(*req), asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return std::nullopt;
-  epmd::port2_reply_parser parser;
-  std::vector<std::uint8_t> buf(512);
-  for (;;) {
-    std::size_t n = co_await s.async_read_some(asio::buffer(buf),
-                                               asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return std::nullopt;
-    std::span<const std::uint8_t> in(buf.data(), n);
-    auto st = parser.feed(in);
-    if (!st) co_return std::nullopt;
-    if (*st == epmd::status::complete) break;
-  }
-  const auto& r = parser.get();
-  if (r.result != 0 || !r.node) co_return std::nullopt;
-  co_return r.node->port;
-}
-
-// Looks the port up in the target host's epmd (unless -address gave it) and connects.
-asio::awaitable<std::optional<asio::ip::tcp::socket>> dial(const target& t) {
-  auto ex = co_await asio::this_coro::executor;
-  boost::system::error_code ec;
+// Looks the port up in the target host's epmd (unless -address gave it), connects and
+// shakes hands.
+std::unique_ptr<blocking_client> connect(const client_config& cfg, const target& t) {
   std::uint16_t port = 0;
   if (t.port) {
     port = *t.port;
   } else {
-    auto p = co_await port_please(t.host_address, t.node.substr(0, t.node.find('@')));
-    if (!p) co_return std::nullopt;
+    auto p = port_please(t.address, t.node.substr(0, t.node.find('@')));
+    if (!p) return nullptr;
     port = *p;
   }
-  asio::ip::tcp::socket s(ex);
-  auto addr = asio::ip::make_address(t.host_address, ec);
-  if (ec) co_return std::nullopt;
-  co_await s.async_connect(asio::ip::tcp::endpoint(addr, port),
-                           asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return std::nullopt;
-  co_return std::optional<asio::ip::tcp::socket>(std::move(s));
-}
-
-asio::awaitable<std::shared_ptr<hidden_client>> connect(const client_config& cfg, const target& t) {
-  auto ex = co_await asio::this_coro::executor;
-  auto s = co_await dial(t);
-  if (!s) co_return nullptr;
-  auto c = std::make_shared<hidden_client>(ex, cfg);
-  auto down = co_await c->handshake(std::move(*s), t.node);
-  if (down) co_return nullptr;
-  co_return c;
+  int fd = tcp_connect(t.address, port);
+  if (fd < 0) return nullptr;
+  auto c = std::make_unique<blocking_client>(cfg);
+  if (!c->handshake(fd, t.node)) return nullptr;
+  return c;
 }
 
 // One rex call. With fetch_stdout, {rex_stdout, Data} messages are written to stdout as
 // they come. nullopt: the connection went down first, or an unexpected message came (ei_rpc
 // fails the same way).
-// (GCC 12 miscompiles string literals inside co_await expressions: requests are built in
-// plain functions.)
 struct mfa {
   atom m, f;
   term args;
 };
-mfa make_mfa(const char* m, const char* f, term args) {
-  return {atom(m), atom(f), std::move(args)};
-}
 term rex_request(const pid& self, const mfa& x, bool fetch_stdout) {
   term gl = atom(fetch_stdout ? "send_stdout_to_caller" : "user");
   return tuple{self, tuple{atom("call"), x.m, x.f, x.args, gl}};
 }
 bool is_tagged(const tuple& t, const char* tag) { return t[0].is_atom(atom(tag)); }
 
-asio::awaitable<std::optional<term>> rex_call(hidden_client& c, mfa x, bool fetch_stdout) {
-  term req = rex_request(c.self(), x, fetch_stdout);
-  const atom rex = make_mfa("rex", "rex", term()).m;
-  if (c.send_to_name(rex, req)) co_return std::nullopt;
+std::optional<term> rex_call(blocking_client& c, const mfa& x, bool fetch_stdout) {
+  if (!c.send_to_name(atom("rex"), rex_request(c.self(), x, fetch_stdout))) return std::nullopt;
   for (;;) {
-    auto msg = co_await c.receive();
-    if (!msg) co_return std::nullopt;
+    auto msg = c.receive();
+    if (!msg) return std::nullopt;
     auto* t = msg->get_if<tuple>();
-    if (!t || t->size() != 2 || !(*t)[0].is_atom()) co_return std::nullopt;
+    if (!t || t->size() != 2 || !(*t)[0].is_atom()) return std::nullopt;
     if (fetch_stdout && is_tagged(*t, "rex_stdout")) {
       if (auto* b = (*t)[1].get_if<binary>()) {
         // erl_call prints it as a C string: up to the first NUL byte.
@@ -240,10 +196,10 @@ asio::awaitable<std::optional<term>> rex_call(hidden_client& c, mfa x, bool fetc
         std::fwrite(v.data(), 1, std::min(v.size(), v.find('\0')), stdout);
         continue;
       }
-      co_return std::nullopt;
+      return std::nullopt;
     }
-    if (!is_tagged(*t, "rex")) co_return std::nullopt;
-    co_return (*t)[1];
+    if (!is_tagged(*t, "rex")) return std::nullopt;
+    return (*t)[1];
   }
 }
 
@@ -253,20 +209,25 @@ void print_term(const term& t) {
   std::fwrite(out.data(), 1, out.size(), stdout);
 }
 
-asio::awaitable<int> run(options o, std::string module_src) {
-  auto ex = co_await asio::this_coro::executor;
-
-  // Our own name: c17 (or c<time%997> with -r) at this host, as erl_call names itself.
-  auto own = own_host_name(o.long_names);
-  if (!own) {
+int run(options& o, const std::string& module_src) {
+  // Our own host, as erl_call names it: the canonical name of gethostname(), short or long;
+  // when that does not resolve, the name itself (and localhost's address for it).
+  std::array<char, 256> hn{};
+  if (::gethostname(hn.data(), hn.size() - 1) != 0) {
     std::fprintf(stderr, "%s: failed to get host name: %d\n", prog.c_str(), errno);
-    co_return 1;
+    return 1;
   }
-  std::string own_host = *own;
+  std::optional<host_info> own_hi = resolve(hn.data());
+  const bool localhost_fallback = !own_hi;
+  std::string own_host = format_host(own_hi ? own_hi->canonical : hn.data(), o.long_names);
+
+  // Our own name: c17 (or c<time%997> with -r) at this host, as erl_call names itself; with
+  // -R (and no -h) the peer names us.
+  client_config cfg;
+  cfg.dynamic_name = o.dynamic_name && !o.hidden;
   std::string hidden =
       o.hidden.value_or("c" + std::to_string(o.random_name ? std::time(nullptr) % 997 : 17));
-
-  client_config cfg;
+  cfg.self_host = own_host;
   cfg.self_node = hidden + "@" + own_host;
   cfg.creation = static_cast<std::uint32_t>(std::time(nullptr) + 1);
   cfg.cookie = o.cookie ? *o.cookie : default_cookie();
@@ -282,12 +243,19 @@ asio::awaitable<int> run(options o, std::string module_src) {
   } else {
     host = o.node->substr(at + 1);
   }
-  auto hi = resolve(host);
+  std::optional<host_info> hi;
+  if (localhost_fallback && host == own_host) {
+    // As erl_call: our host does not resolve, so its name stays as it is, at localhost.
+    hi = resolve("localhost");
+    if (hi) hi->canonical = own_host;
+  } else {
+    hi = resolve(host);
+  }
   if (!hi) {
     std::fprintf(stderr, "%s: can't ei_gethostbyname(%s)\n", prog.c_str(), host.c_str());
-    co_return 1;
+    return 1;
   }
-  t.host_address = hi->address;
+  t.address = hi->address;
   std::string alive;
   if (o.port == -1) {
     alive = o.node->substr(0, o.node->find('@'));
@@ -297,30 +265,27 @@ asio::awaitable<int> run(options o, std::string module_src) {
                                    : "with address \"" + o.address_host.value_or("") + ":" +
                                          std::to_string(o.port) + "\"";
 
-  auto c = co_await connect(cfg, t);
+  auto c = connect(cfg, t);
   if (!c && o.start && !o.halt && o.port == -1) {
     if (!start_node(o, alive)) {
       std::fprintf(stderr, "%s: unable to start node %s\n", prog.c_str(), t.node.c_str());
-      co_return 1;
+      return 1;
     }
-    asio::steady_timer pause(ex);
     for (int i = 0; !c && i < 100; ++i) {  // erl_call waits up to 10 s for a new node
-      pause.expires_after(std::chrono::milliseconds(100));
-      co_await pause.async_wait(asio::use_awaitable);
-      c = co_await connect(cfg, t);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      c = connect(cfg, t);
     }
   }
   if (!c) {
-    if (o.halt) co_return 0;  // nothing to halt
+    if (o.halt) return 0;  // nothing to halt
     std::fprintf(stderr, "%s: failed to connect to node %s\n", prog.c_str(), where.c_str());
-    co_return 1;
+    return 1;
   }
 
   if (o.halt) {
     // erlang:halt() never answers: wait until the node drops the connection.
-    auto halt = make_mfa("erlang", "halt", list{});
-    co_await rex_call(*c, halt, false);
-    co_return 0;
+    rex_call(*c, mfa{atom("erlang"), atom("halt"), list{}}, false);
+    return 0;
   }
   if (o.verbose)
     std::fprintf(stderr, "%s: we are now connected to node %s\n", prog.c_str(),
@@ -330,24 +295,24 @@ asio::awaitable<int> run(options o, std::string module_src) {
     if (auto name = module_name(module_src)) {
       std::string file = *name + ".erl";
       auto src = binary(std::string_view(module_src));
-      auto write = make_mfa("file", "write_file", list{term(std::string_view(file)), term(src)});
-      if (!co_await rex_call(*c, write, false)) {
+      mfa write{atom("file"), atom("write_file"), list{term(std::string_view(file)), term(src)}};
+      if (!rex_call(*c, write, false)) {
         std::fprintf(stderr, "%s: can't write to source file %s\n", prog.c_str(), file.c_str());
-        co_return 1;
+        return 1;
       }
-      auto compile = make_mfa("c", "c", list{to_atom(file), list{}});
-      if (!co_await rex_call(*c, compile, false))
+      mfa compile{atom("c"), atom("c"), list{to_atom(file), list{}}};
+      if (!rex_call(*c, compile, false))
         std::fprintf(stderr, "%s: can't compile file %s\n", prog.c_str(), file.c_str());
     }
   }
 
   if (o.eval) {
-    std::string in = read_all_stdin();
-    auto eval = make_mfa("erl_eval", "eval_str", list{binary(std::string_view(in))});
-    auto r = co_await rex_call(*c, eval, o.fetch_stdout);
+    std::string in = read_all(0);
+    mfa eval{atom("erl_eval"), atom("eval_str"), list{binary(std::string_view(in))}};
+    auto r = rex_call(*c, eval, o.fetch_stdout);
     if (!r) {
       std::fprintf(stderr, "%s: evaluating input failed: %s\n", prog.c_str(), in.c_str());
-      co_return 1;
+      return 1;
     }
     if (o.print_result) print_term(*r);
   }
@@ -356,7 +321,7 @@ asio::awaitable<int> run(options o, std::string module_src) {
     auto parts = split_apply(*o.apply);
     if (!parts) {
       std::fprintf(stderr, "%s: wrong format of apply string (1)\n", prog.c_str());
-      co_return 1;
+      return 1;
     }
     if (o.verbose)
       std::fprintf(stderr, "%s: module = %s, function = %s, args = %s\n", prog.c_str(),
@@ -368,15 +333,15 @@ asio::awaitable<int> run(options o, std::string module_src) {
                    "see the documentation for allowed term types.\n"
                    "Arguments: %s\n",
                    prog.c_str(), args.error().message().c_str(), parts->args.c_str());
-      co_return exit_rpc_failed;
+      return exit_rpc_failed;
     }
     mfa call{to_atom(parts->module), to_atom(parts->function), *args};
-    auto r = co_await rex_call(*c, call, o.fetch_stdout);
-    if (!r) co_return exit_rpc_failed;
+    auto r = rex_call(*c, call, o.fetch_stdout);
+    if (!r) return exit_rpc_failed;
     if (o.print_result) print_term(*r);
   }
-  c->close();
-  co_return 0;
+  // Done: the socket closes with the process (no orderly shutdown to wait for).
+  return 0;
 }
 
 }  // namespace
@@ -395,7 +360,7 @@ int main(int argc, char** argv) {
   if (o.timeout_s > 0) ::alarm(static_cast<unsigned>(o.timeout_s));
 
   std::string module_src;
-  if (o.module) module_src = read_all_stdin();
+  if (o.module) module_src = read_all(0);
 
   if (o.verbose || o.debug)
     std::fprintf(stderr, "%s: node = %s\ncookie = %s\nflags = %s%s%s\napply = %s\n", prog.c_str(),
@@ -407,21 +372,15 @@ int main(int argc, char** argv) {
     print_usage(argv[0]);
     return 0;
   }
-  if (o.dynamic_name) {
-    std::fprintf(stderr, "%s: -R (a name chosen by the peer) is not supported; use -r\n",
-                 prog.c_str());
-    return 1;
-  }
   if (o.debug)
     std::fprintf(stderr, "%s: -d is not supported (output is not redirected)\n", prog.c_str());
 
-  asio::io_context io(1);
   int code = 1;
-  asio::co_spawn(io, run(std::move(o), std::move(module_src)), [&](std::exception_ptr e, int rc) {
-    code = e ? 1 : rc;
-    io.stop();
-  });
-  io.run();
+  try {
+    code = run(o, module_src);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", prog.c_str(), e.what());
+  }
   std::fflush(stdout);
   return code;
 }
