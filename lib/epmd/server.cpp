@@ -53,6 +53,7 @@ using clock = std::chrono::steady_clock;
 
 struct node_rec {
   node_info info;
+  std::vector<std::uint8_t> port2;  // the PORT2_RESP a lookup gets, encoded once
   std::uint32_t creation = 0;
   int fd = -1;
   std::uint64_t seq = 0;
@@ -157,7 +158,6 @@ struct server::impl : std::enable_shared_from_this<impl> {
   std::uint16_t port = 0;
   bool running = false;
   bool blocking = false;  // run() serves; the Asio loops stay idle
-  bool killed = false;
   std::function<void()> kill_cb;
 
   conn& at(int fd) {
@@ -291,7 +291,8 @@ struct server::impl : std::enable_shared_from_this<impl> {
   void on_writable(int fd);
   // A complete request from `fd`: answers it (the connection is closed, kept, or left writing).
   void answer(int fd, conn& c, request& req, clock::time_point now);
-  void send_reply(int fd, conn& c, conn::then after, clock::time_point now);
+  void send_reply(int fd, conn& c, std::span<const std::uint8_t> out, conn::then after,
+                  clock::time_point now);
   void do_kill();
   void sweep(clock::time_point now);
   // One epoll_wait on the set with this timeout; handles what it returns. Returns how many
@@ -356,9 +357,9 @@ asio::awaitable<void> server::impl::pause_loop() {
 void server::impl::serve_new(int fd, bool loopback, clock::time_point now) {
   conn& c = at(fd);
   c.peer_loopback = loopback;
-  // Reading right after accept pays when clients send before we accept (blocking clients, or a
-  // busy daemon); with clients that connect and then send, it mostly finds nothing. Sample 1 in
-  // 16 while it mostly misses.
+  // With the deferred accept the request is normally there: read it at once. Where the kernel
+  // does not defer (or defer_accept is off), clients that connect and then send are mostly not
+  // heard from yet; while reading right away keeps missing, only 1 in 16 tries.
   if (early_hits >= 8 || (++early_probe & 15) == 0) {
     std::uint8_t buf[1100];  // a whole request of the default limit in one read
     ssize_t n = ::recv(fd, buf, sizeof buf, 0);
@@ -457,9 +458,10 @@ void server::impl::on_writable(int fd) {
   if (after == conn::then::kill) do_kill();
 }
 
-void server::impl::send_reply(int fd, conn& c, conn::then after, clock::time_point now) {
-  ssize_t w = ::send(fd, reply_buf.data(), reply_buf.size(), send_flags(after));
-  if (w == static_cast<ssize_t>(reply_buf.size())) {
+void server::impl::send_reply(int fd, conn& c, std::span<const std::uint8_t> out, conn::then after,
+                              clock::time_point now) {
+  ssize_t w = ::send(fd, out.data(), out.size(), send_flags(after));
+  if (w == static_cast<ssize_t>(out.size())) {
     if (after == conn::then::keep_registered) {
       if (watch(fd, c, EPOLLIN)) {
         if (c.pending) unpend(c);
@@ -480,7 +482,7 @@ void server::impl::send_reply(int fd, conn& c, conn::then after, clock::time_poi
   // A reply bigger than the socket buffer: the rest goes out as the client takes it, within
   // the request timeout.
   std::size_t sent = w > 0 ? static_cast<std::size_t>(w) : 0;
-  c.out.assign(reply_buf.begin() + static_cast<std::ptrdiff_t>(sent), reply_buf.end());
+  c.out.assign(out.begin() + static_cast<std::ptrdiff_t>(sent), out.end());
   c.out_pos = 0;
   c.after = after;
   if (!watch(fd, c, EPOLLOUT)) {
@@ -494,7 +496,6 @@ void server::impl::send_reply(int fd, conn& c, conn::then after, clock::time_poi
 void server::impl::do_kill() {
   auto cb = kill_cb;
   stop();
-  killed = true;
   if (cb) cb();
 }
 
@@ -504,11 +505,11 @@ void server::impl::answer(int fd, conn& c, request& req, clock::time_point now) 
   if (auto* p = std::get_if<port_please2_request>(&req)) {
     auto it = nodes.find(p->name);
     if (it == nodes.end()) {
-      encode(port2_reply{1, std::nullopt}, out);
+      static constexpr std::uint8_t not_found[] = {static_cast<std::uint8_t>(tag::port2_resp), 1};
+      send_reply(fd, c, not_found, conn::then::close, now);
     } else {
-      encode(port2_reply{0, it->second.info}, out);
+      send_reply(fd, c, it->second.port2, conn::then::close, now);
     }
-    send_reply(fd, c, conn::then::close, now);
   } else if (auto* a = std::get_if<alive2_request>(&req)) {
     if (!local(fd, c)) {
       close_conn(fd);
@@ -518,7 +519,7 @@ void server::impl::answer(int fd, conn& c, request& req, clock::time_point now) 
     bool extended = ni.highest_version >= 6;
     if (nodes.size() >= opts.max_nodes || nodes.count(ni.name) != 0) {
       encode(alive2_reply{1, refused_creation, extended}, out);
-      send_reply(fd, c, conn::then::close, now);
+      send_reply(fd, c, out, conn::then::close, now);
       return;
     }
     node_rec rec;
@@ -527,19 +528,20 @@ void server::impl::answer(int fd, conn& c, request& req, clock::time_point now) 
     rec.seq = ++seq;
     std::uint32_t creation = rec.creation;
     c.node = ni.name;
+    encode(port2_reply{0, ni}, rec.port2);
     rec.info = std::move(ni);
     nodes.emplace(c.node, std::move(rec));
     // The connection is the registration: no timeout, never evicted (once the reply is out).
     // Its close, or a failed reply, unregisters.
     encode(alive2_reply{0, creation, extended}, out);
-    send_reply(fd, c, conn::then::keep_registered, now);
+    send_reply(fd, c, out, conn::then::keep_registered, now);
   } else if (std::holds_alternative<names_request>(req)) {
     encode_port_header(port, out);
     for (auto* n : newest_first()) {
       auto line = format_name_line(n->first, n->second.info.port);
       out.insert(out.end(), line.begin(), line.end());
     }
-    send_reply(fd, c, conn::then::close, now);
+    send_reply(fd, c, out, conn::then::close, now);
   } else if (std::holds_alternative<dump_request>(req)) {
     if (!local(fd, c)) {
       close_conn(fd);
@@ -556,16 +558,16 @@ void server::impl::answer(int fd, conn& c, request& req, clock::time_point now) 
       out.insert(out.end(), line.begin(), line.end());
       out.push_back(0);
     }
-    send_reply(fd, c, conn::then::close, now);
+    send_reply(fd, c, out, conn::then::close, now);
   } else if (std::holds_alternative<kill_request>(req)) {
     if (!local(fd, c)) {
       close_conn(fd);
     } else if (!opts.relaxed_command_check && !nodes.empty()) {
       out.assign(kill_no.begin(), kill_no.end());
-      send_reply(fd, c, conn::then::close, now);
+      send_reply(fd, c, out, conn::then::close, now);
     } else {
       out.assign(kill_ok.begin(), kill_ok.end());
-      send_reply(fd, c, conn::then::kill, now);
+      send_reply(fd, c, out, conn::then::kill, now);
     }
   } else {
     auto& s = std::get<stop_request>(req);
@@ -582,7 +584,7 @@ void server::impl::answer(int fd, conn& c, request& req, clock::time_point now) 
       close_conn(victim);
       out.assign(stop_ok.begin(), stop_ok.end());
     }
-    send_reply(fd, c, conn::then::close, now);
+    send_reply(fd, c, out, conn::then::close, now);
   }
 }
 
@@ -665,7 +667,6 @@ server::~server() { stop(); }
 error_code server::start() {
   auto& im = *impl_;
   if (im.running) return {};
-  im.killed = false;
   std::vector<asio::ip::address> addrs = im.opts.addresses;
   if (addrs.empty()) {
     addrs = {asio::ip::address_v4::any(), asio::ip::address_v6::any()};
