@@ -131,6 +131,9 @@ struct server::impl : std::enable_shared_from_this<impl> {
   };
   static constexpr std::uint64_t listener_tag = 1ull << 32;
   static constexpr std::uint64_t wake_tag = 1ull << 33;
+  // What waiting and registered connections are watched for. EPOLLRDHUP tells a registration's
+  // close apart without reading it (a request that came with its FIN is still read).
+  static constexpr std::uint32_t readable = EPOLLIN | EPOLLRDHUP;
 
   asio::any_io_executor ex;
   server_options opts;
@@ -287,7 +290,7 @@ struct server::impl : std::enable_shared_from_this<impl> {
   void pause_listeners(clock::time_point now);
   void resume_listeners();
   void serve_new(int fd, bool loopback, clock::time_point now);
-  void on_readable(int fd, clock::time_point now);
+  void on_readable(int fd, std::uint32_t events, clock::time_point now);
   void on_writable(int fd);
   // A complete request from `fd`: answers it (the connection is closed, kept, or left writing).
   void answer(int fd, conn& c, request& req, clock::time_point now);
@@ -388,7 +391,7 @@ void server::impl::serve_new(int fd, bool loopback, clock::time_point now) {
       parser = request_parser(opts.max_request_length);
     }
   }
-  if (!watch(fd, c, EPOLLIN)) {
+  if (!watch(fd, c, readable)) {
     c = conn{};
     ::close(fd);
     return;
@@ -397,9 +400,13 @@ void server::impl::serve_new(int fd, bool loopback, clock::time_point now) {
   pend(fd, c, now);
 }
 
-void server::impl::on_readable(int fd, clock::time_point now) {
+void server::impl::on_readable(int fd, std::uint32_t events, clock::time_point now) {
   conn& c = conns[static_cast<std::size_t>(fd)];
   if (c.st == conn::state::registered) {
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+      close_conn(fd);  // the node closed: it is gone
+      return;
+    }
     // The node may send nothing more; anything it sends is ignored until it closes.
     std::uint8_t sink[512];
     ssize_t n = ::recv(fd, sink, sizeof sink, 0);
@@ -447,7 +454,7 @@ void server::impl::on_writable(int fd) {
   c.out_pos += static_cast<std::size_t>(w);
   if (c.out_pos < c.out.size()) return;
   auto after = c.after;
-  if (after == conn::then::keep_registered && watch(fd, c, EPOLLIN)) {
+  if (after == conn::then::keep_registered && watch(fd, c, readable)) {
     if (c.pending) unpend(c);
     c.st = conn::state::registered;
     c.out = {};
@@ -463,7 +470,7 @@ void server::impl::send_reply(int fd, conn& c, std::span<const std::uint8_t> out
   ssize_t w = ::send(fd, out.data(), out.size(), send_flags(after));
   if (w == static_cast<ssize_t>(out.size())) {
     if (after == conn::then::keep_registered) {
-      if (watch(fd, c, EPOLLIN)) {
+      if (watch(fd, c, readable)) {
         if (c.pending) unpend(c);
         c.st = conn::state::registered;
         return;
@@ -618,7 +625,7 @@ int server::impl::poll(int timeout_ms, clock::time_point& now) {
     switch (conns[static_cast<std::size_t>(fd)].st) {
       case conn::state::waiting:
       case conn::state::registered:
-        on_readable(fd, now);
+        on_readable(fd, ev.events, now);
         break;
       case conn::state::writing:
         on_writable(fd);
