@@ -76,6 +76,11 @@ struct node_options {
   std::size_t send_queue_limit = 8u << 20;
   // Bound of in-flight fragmented-message memory per connection.
   std::size_t max_reassembly_memory = 1u << 30;
+  // Negotiate DFLAG_FRAGMENTS: messages over 64 KiB travel as fragments both ways, so one
+  // large message does not hold up the small ones behind it on the same connection. The
+  // price: the sending BEAM spends about twice the CPU per byte of a large message (README,
+  // performance). Off, every message is one packet, as with ei.
+  bool fragments = true;
 };
 
 enum class node_type { visible, hidden };

@@ -2,6 +2,7 @@
 #include "node/cpp_node.hpp"
 #include "support/erl_process.hpp"
 
+#include <erlnode/dist/flags.hpp>
 #include <erlnode/text.hpp>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -199,7 +200,9 @@ TEST_CASE("a C++ node that stops ticking is dropped by erl (net_tick_timeout)") 
 TEST_CASE("64 MB binaries both ways, fragmented, while small messages keep flowing") {
   epmd_instance e;
   erl_node erl({.epmd_port = e.port()});
-  cpp_node c(opts_for(erl, e));
+  auto o = opts_for(erl, e);
+  o.fragments = true;
+  cpp_node c(o);
   REQUIRE(c.start() == std::error_code());
   auto mb = c->create_mailbox(atom("bigbox")).value();
   auto small = c->create_mailbox();
@@ -244,6 +247,41 @@ TEST_CASE("64 MB binaries both ways, fragmented, while small messages keep flowi
   }
   CHECK(got_big);
   CHECK(smalls > 0);
+}
+
+TEST_CASE("without fragments, 64 MB binaries go both ways as single packets") {
+  epmd_instance e;
+  erl_node erl({.epmd_port = e.port()});
+  auto o = opts_for(erl, e);
+  o.fragments = false;
+  cpp_node c(o);
+  REQUIRE(c.start() == std::error_code());
+  auto mb = c->create_mailbox(atom("bigbox")).value();
+  CHECK(erl.eval("register(inbox, self()), ok") == "ok");
+  REQUIRE(c.ping(erl.node_name()));
+  atom erl_node_atom(erl.node_name());
+  auto info = c->connection(erl_node_atom);
+  REQUIRE(info);
+  CHECK(!(info->flags & dist::flag::fragments));
+  std::string pattern;
+  for (int i = 0; i < 16 * 1024 * 1024; ++i) pattern += "\x05\x06\x07\x08";
+  term big(binary{std::string_view(pattern)});
+  CHECK(!mb.send(atom("inbox"), erl_node_atom, term(tuple{atom("big"), big})));
+  CHECK(!mb.send(atom("inbox"), erl_node_atom, term(tuple{atom("next"), 1})));
+  CHECK(erl.eval("receive {big, B} -> {byte_size(B), B =:= binary:copy(<<5,6,7,8>>, 16777216)} "
+                 "after 30000 -> timeout end",
+                 40s) == "{67108864,true}");
+  CHECK(erl.eval("receive M -> M after 5000 -> timeout end") == "{next,1}");
+  CHECK(erl.eval("C = '" + c.name() +
+                     "', {bigbox, C} ! {big, binary:copy(<<5,6,7,8>>, 16777216)}, "
+                     "{bigbox, C} ! {next, 2}, ok",
+                 60s) == "ok");
+  auto m = mb.receive(60s);
+  REQUIRE(m);
+  CHECK(*m == term(tuple{atom("big"), big}));
+  auto m2 = mb.receive(10s);
+  REQUIRE(m2);
+  CHECK(*m2 == term(tuple{atom("next"), 2}));
 }
 
 TEST_CASE("erl decodes our atom-cached messages") {

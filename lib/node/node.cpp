@@ -243,6 +243,7 @@ net::connection_settings node_impl::settings_for(dist::handshake_role role,
   h.this_node = str(name_);
   h.this_creation = creation_;
   h.this_flags = opts_.hidden ? dist::hidden_profile : dist::visible_profile;
+  if (!opts_.fragments) h.this_flags &= ~dist::flag::fragments;
   h.required_flags = dist::mandatory_25;
   h.cookie = cookie_for(peer);
   h.cookie_for = [w = weak_from_this()](std::string_view p) {

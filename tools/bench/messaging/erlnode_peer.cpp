@@ -77,10 +77,12 @@ class receiver {
 
 }  // namespace
 
-int run_erlnode_receiver(const std::string& name, const std::string& cookie) {
+int run_erlnode_receiver(const std::string& name, const std::string& cookie, bool flip_fragments) {
   // Everything on one thread: the node's strand and the receiving loop.
   boost::asio::io_context io(1);
-  node n(io.get_executor(), options(name, cookie));
+  auto o = options(name, cookie);
+  if (flip_fragments) o.fragments = !o.fragments;
+  node n(io.get_executor(), o);
   result<mailbox> mb(node_errc::closed);
   std::optional<receiver> r;
   int status = 0;

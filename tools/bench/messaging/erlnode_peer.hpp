@@ -8,7 +8,9 @@
 namespace erlnode::bench {
 
 // A node NAME registering `bench`; prints "ready NODE", then serves runs until killed.
-int run_erlnode_receiver(const std::string& name, const std::string& cookie);
+// `flip_fragments`: negotiate the opposite of node_options::fragments' default.
+int run_erlnode_receiver(const std::string& name, const std::string& cookie,
+                         bool flip_fragments = false);
 
 // A node NAME sending to each "PATH=NODE" target: `small` n_small times and `bin_1mb` n_bin
 // times, `reps` runs each; prints "result PATH CASE ELAPSED_US RECV_CPU_US SEND_CPU_US"

@@ -4,11 +4,13 @@
 // lines (one per path and case, then a summary with the target ratios). See README.md.
 //
 //   erlnode_messaging_bench [--quick] [--n-small N] [--n-bin N] [--reps R]
-//   erlnode_messaging_bench --recv NAME COOKIE                       (internal)
+//   erlnode_messaging_bench --recv NAME COOKIE [flip]                (internal)
 //   erlnode_messaging_bench --send NAME COOKIE NS NB REPS PATH=NODE  (internal)
 #include "child_process.hpp"
 #include "erlnode_peer.hpp"
 #include "messages.hpp"
+
+#include <erlnode/node.hpp>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -127,20 +129,25 @@ int drive(const options& o) {
                               env);
   eb::child_process ei_recv({ERLNODE_MSG_BENCH_EI_RECV, tag + "_ei", cookie}, env);
   eb::child_process en_recv({o.self, "--recv", tag + "_en", cookie}, env);
+  // The same receiver with node_options::fragments the other way (a diagnostic path).
+  eb::child_process en_flip({o.self, "--recv", tag + "_enf", cookie, "flip"}, env);
   const std::string beam_node = wait_ready(beam_recv, "BEAM receiver");
   const std::string ei_node = wait_ready(ei_recv, "ei receiver");
   const std::string en_node = wait_ready(en_recv, "erlnode receiver");
+  const std::string flip_node = wait_ready(en_flip, "erlnode receiver (flipped fragments)");
 
   const std::string ns = std::to_string(o.n_small), nb = std::to_string(o.n_bin);
+  const std::string flip_path = erlnode::node_options{}.fragments ? "beam->erlnode(no_fragments)"
+                                                                  : "beam->erlnode(fragments)";
   // Repetitions alternate between the two senders (one run of every path per round), so a
   // burst of load from other processes on the machine does not fall on one path only.
   results res;
   for (int rep = 0; rep < o.reps; ++rep) {
     const std::string r = std::to_string(rep);
-    eb::child_process bs(
-        {o.escript, ERLNODE_MSG_BENCH_ESCRIPT, "send", tag + "_beamsend" + r, cookie, ns, nb, "1",
-         "beam->beam=" + beam_node, "beam->ei=" + ei_node, "beam->erlnode=" + en_node},
-        env);
+    eb::child_process bs({o.escript, ERLNODE_MSG_BENCH_ESCRIPT, "send", tag + "_beamsend" + r,
+                          cookie, ns, nb, "1", "beam->beam=" + beam_node, "beam->ei=" + ei_node,
+                          "beam->erlnode=" + en_node, flip_path + "=" + flip_node},
+                         env);
     collect(bs, "BEAM sender", res);
     eb::child_process es(
         {o.self, "--send", tag + "_ensend" + r, cookie, ns, nb, "1", "erlnode->erlnode=" + en_node},
@@ -148,6 +155,7 @@ int drive(const options& o) {
     collect(es, "erlnode sender", res);
   }
   en_recv.stop();
+  en_flip.stop();
   ei_recv.stop();
   beam_recv.stop();
   epmd.stop();
@@ -158,7 +166,9 @@ int drive(const options& o) {
     if (it == res.end()) return 0.0;
     return per_second(std::string(which) == "small" ? o.n_small : o.n_bin, it->second);
   };
-  for (const char* path : {"beam->beam", "beam->ei", "beam->erlnode", "erlnode->erlnode"}) {
+  for (const std::string& path :
+       {std::string("beam->beam"), std::string("beam->ei"), std::string("beam->erlnode"), flip_path,
+        std::string("erlnode->erlnode")}) {
     for (const char* which : {"small", "bin_1mb"}) {
       auto it = res.find({path, which});
       if (it == res.end()) continue;
@@ -171,7 +181,7 @@ int drive(const options& o) {
           "{\"bench\":\"messaging\",\"case\":\"%s\",\"path\":\"%s\",\"n\":%ld,\"reps\":%d,"
           "\"elapsed_us\":%lld,\"msgs_per_s\":%.1f,\"mb_per_s\":%.2f,"
           "\"recv_cpu_us_per_msg\":%.3f,\"send_cpu_us_per_msg\":%.3f}\n",
-          which, path, n, o.reps, r.us, mps, mps * bytes / (1 << 20),
+          which, path.c_str(), n, o.reps, r.us, mps, mps * bytes / (1 << 20),
           static_cast<double>(r.cpu_us) / static_cast<double>(n),
           static_cast<double>(r.send_cpu_us) / static_cast<double>(n));
     }
@@ -229,7 +239,8 @@ int usage() {
 int main(int argc, char** argv) {
   std::vector<std::string> a(argv + 1, argv + argc);
   try {
-    if (a.size() == 3 && a[0] == "--recv") return eb::run_erlnode_receiver(a[1], a[2]);
+    if ((a.size() == 3 || (a.size() == 4 && a[3] == "flip")) && a[0] == "--recv")
+      return eb::run_erlnode_receiver(a[1], a[2], a.size() == 4);
     if (a.size() >= 7 && a[0] == "--send")
       return eb::run_erlnode_sender(a[1], a[2], std::stol(a[3]), std::stol(a[4]), std::stoi(a[5]),
                                     {a.begin() + 6, a.end()});
