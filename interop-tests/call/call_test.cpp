@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -189,6 +191,29 @@ TEST_CASE("erlnode-call prints what erl_call prints", "[call]") {
     auto r = run(call_tool, with({"-r", "-a", "erlang nodes [hidden]"}), ep);
     CHECK(r.status == 0);
     CHECK(r.out.rfind("[c", 0) == 0);
+  }
+
+  SECTION("-R: a name the node chooses") {
+    // The name differs from call to call, so compare its form: the node's dynamic name
+    // ('32QXS6I7TVZE9@host', quoted as it starts with a digit or capital) and never c17.
+    same(with({"-R", "-a", "erlang node"}), ep);
+    same(with({"-R", "-h", "callclient", "-a", "erlang nodes [hidden]"}), ep);  // -h wins
+    std::string at_host = "@";
+    at_host += short_hostname();
+    at_host += "']";
+    for (const auto& tool : {erl_bin("erl_call"), call_tool}) {
+      auto r = run(tool, with({"-R", "-a", "erlang nodes [hidden]"}), ep);
+      INFO(tool << ": " << r.out);
+      CHECK(r.status == 0);
+      CHECK(r.out.rfind("['", 0) == 0);
+      CHECK(r.out.find(at_host) != std::string::npos);
+      CHECK(r.out.find("c17@") == std::string::npos);
+      const auto at = r.out.find('@');
+      REQUIRE(at != std::string::npos);
+      CHECK(at >= 2 + 8);
+      CHECK(std::all_of(r.out.begin() + 2, r.out.begin() + static_cast<std::ptrdiff_t>(at),
+                        [](char ch) { return std::isupper(ch) || std::isdigit(ch); }));
+    }
   }
 
   SECTION("-address [host:]port, without epmd") {

@@ -49,7 +49,7 @@ bool send_all(int fd, const std::uint8_t* p, std::size_t n) {
 
 }  // namespace
 
-int tcp_connect(const in_addr& addr, std::uint16_t port) {
+int tcp_connect(const in_addr& addr, std::uint16_t port, bool no_delay) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   sockaddr_in sa{};
@@ -64,15 +64,17 @@ int tcp_connect(const in_addr& addr, std::uint16_t port) {
     ::close(fd);
     return -1;
   }
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (no_delay) {
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
   return fd;
 }
 
 std::optional<std::uint16_t> port_please(const in_addr& addr, const std::string& alive) {
   auto req = epmd::encode(epmd::request(epmd::port_please2_request{alive}));
   if (!req) return std::nullopt;
-  int fd = tcp_connect(addr, epmd_port());
+  int fd = tcp_connect(addr, epmd_port(), false);  // one request: Nagle never waits
   if (fd < 0) return std::nullopt;
   std::optional<std::uint16_t> port;
   if (send_all(fd, req->data(), req->size())) {

@@ -24,8 +24,8 @@
 
 namespace erlnode::call_tool {
 
-// A blocking TCP connection to `addr`:`port` (TCP_NODELAY on); -1 on failure.
-int tcp_connect(const in_addr& addr, std::uint16_t port);
+// A blocking TCP connection to `addr`:`port`; -1 on failure.
+int tcp_connect(const in_addr& addr, std::uint16_t port, bool no_delay = true);
 
 // PORT_PLEASE2 for `alive` to the epmd at `addr` (port: ERL_EPMD_PORT or 4369); the node's
 // distribution port, or nullopt when epmd is not there or does not know the node.

@@ -145,6 +145,18 @@ bool start_node(const options& o, const std::string& alive) {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+// Standard output, unbuffered: everything goes out in one write(2) per piece, and stdio
+// need not look at what fd 1 is.
+void write_out(const char* p, std::size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(1, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+
 struct target {
   std::string node;  // name@host ("" with -address)
   in_addr address{};
@@ -193,7 +205,7 @@ std::optional<term> rex_call(blocking_client& c, const mfa& x, bool fetch_stdout
       if (auto* b = (*t)[1].get_if<binary>()) {
         // erl_call prints it as a C string: up to the first NUL byte.
         auto v = b->view();
-        std::fwrite(v.data(), 1, std::min(v.size(), v.find('\0')), stdout);
+        write_out(v.data(), std::min(v.size(), v.find('\0')));
         continue;
       }
       return std::nullopt;
@@ -206,7 +218,7 @@ std::optional<term> rex_call(blocking_client& c, const mfa& x, bool fetch_stdout
 void print_term(const term& t) {
   std::string out;
   print_result(t, out);
-  std::fwrite(out.data(), 1, out.size(), stdout);
+  write_out(out.data(), out.size());
 }
 
 int run(options& o, const std::string& module_src) {
@@ -381,6 +393,8 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", prog.c_str(), e.what());
   }
+  // Done: no static destructors (nothing of ours needs one) and no lingering; the kernel
+  // closes the connection.
   std::fflush(stdout);
-  return code;
+  std::_Exit(code);
 }

@@ -44,6 +44,7 @@ void print_usage(const std::string& p) {
                "  -no_result_term  do not print the result\n"
                "  -h Name        our own (hidden) node name (default c17)\n"
                "  -r             a random own name\n"
+               "  -R             a name the node chooses for us (without -h)\n"
                "  -sname Node    the node, started with erl -sname\n"
                "  -name Node     the node, started with erl -name (-n: the same)\n"
                "  -address [Host:]Port  the node's distribution port, without epmd\n"
@@ -52,7 +53,7 @@ void print_usage(const std::string& p) {
                "  -s             start the node (erl -detached) if it is not running\n"
                "  -x Script      the erl start script for -s (default erl)\n"
                "  -v             verbose: what is done, on stderr\n"
-               "  (%s is erlnode's erl_call; -d and -R are not supported)\n",
+               "  (%s is erlnode's erl_call; -d is not supported)\n",
                n);
 }
 
