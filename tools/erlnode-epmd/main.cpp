@@ -260,6 +260,10 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  // Even where the starting shell ignores them (a background job's SIGINT): blocked signals
+  // with the default action stay pending for the signalfd.
+  ::signal(SIGINT, SIG_DFL);
+  ::signal(SIGTERM, SIG_DFL);
   ::sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
   int sig_fd = ::signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC);
   if (sig_fd < 0) {
