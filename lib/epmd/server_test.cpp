@@ -328,3 +328,32 @@ TEST_CASE("run() serves on the calling thread until its wake descriptor is reada
   ::close(wake[0]);
   ::close(wake[1]);
 }
+
+TEST_CASE("a request followed at once by the client's FIN is still answered") {
+  server_options so;
+  for (bool defer : {true, false}) {
+    so.defer_accept = defer;
+    running_server r(so);
+    auto keep = r.connect();
+    REQUIRE(r.reg(keep, "halfclose").result == 0);
+    for (int split : {0, 1, 3}) {  // the request whole, or its first bytes apart
+      auto s = r.connect();
+      auto req = encode(request{port_please2_request{"halfclose"}}).value();
+      auto first = static_cast<std::size_t>(split);
+      if (first > 0) {
+        asio::write(s, asio::buffer(req.data(), first));
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      asio::write(s, asio::buffer(req.data() + first, req.size() - first));
+      s.shutdown(tcp::socket::shutdown_send);
+      std::string out;
+      boost::system::error_code ec;
+      char buf[256];
+      while (!ec) out.append(buf, s.read_some(asio::buffer(buf), ec));
+      REQUIRE(out.size() > 4);
+      CHECK(out[0] == 'w');
+      CHECK(out[1] == 0);
+    }
+    CHECK(r.names().size() == 1);
+  }
+}
