@@ -8,10 +8,13 @@
 // three alike); JSON lines give the median, min and max in milliseconds, then a summary with
 // the ratios.
 //
-//   erlnode_call_bench [--quick] [--n N] [--n-erl N]
+//   erlnode_call_bench [--quick] [--n N] [--n-erl N] [--baseline PATH]
+// --baseline adds another erlnode-call build (say, that of an earlier commit) as a fourth
+// case, "erlnode-call-baseline", so that before and after are measured in the same run.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,8 +46,9 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 
 struct options {
-  int n = 30;      // runs of erlnode-call and erl_call
-  int n_erl = 10;  // runs of erl -eval (about a second each)
+  int n = 30;            // runs of erlnode-call and erl_call
+  int n_erl = 10;        // runs of erl -eval (about a second each)
+  std::string baseline;  // another erlnode-call executable to measure alongside
 };
 
 int free_port() {
@@ -92,9 +96,14 @@ pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>
   return pid;
 }
 
-// Runs to the end; returns stdout and the exit status.
-std::pair<std::string, int> run_capture(const std::vector<std::string>& argv,
-                                        const std::vector<std::string>& env) {
+struct run_result {
+  std::string out;
+  int status = -1;
+  double cpu_ms = 0;  // user + system time of the process
+};
+
+// Runs to the end; returns stdout, the exit status and the CPU time used.
+run_result run_capture(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
   int p[2];
   if (::pipe(p) != 0) throw std::runtime_error("pipe");
   pid_t pid = spawn(argv, env, p[1]);
@@ -104,12 +113,16 @@ std::pair<std::string, int> run_capture(const std::vector<std::string>& argv,
   for (ssize_t n; (n = ::read(p[0], buf, sizeof buf)) > 0;) out.append(buf, buf + n);
   ::close(p[0]);
   int st = 0;
-  ::waitpid(pid, &st, 0);
-  return {out, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st)};
+  rusage ru{};
+  ::wait4(pid, &st, 0, &ru);
+  auto ms = [](const timeval& t) { return double(t.tv_sec) * 1e3 + double(t.tv_usec) / 1e3; };
+  return {out, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
+          ms(ru.ru_utime) + ms(ru.ru_stime)};
 }
 
 struct sample_set {
   std::vector<double> ms;
+  std::vector<double> cpu_ms;
   std::string last_out;
   int failures = 0;
 };
@@ -125,9 +138,9 @@ void print_case(const char* name, const sample_set& s) {
   auto [lo, hi] = std::minmax_element(s.ms.begin(), s.ms.end());
   std::printf(
       "{\"bench\":\"call\",\"case\":\"%s\",\"n\":%zu,\"median_ms\":%.2f,\"min_ms\":%.2f,"
-      "\"max_ms\":%.2f,\"failures\":%d}\n",
+      "\"max_ms\":%.2f,\"cpu_median_ms\":%.2f,\"failures\":%d}\n",
       name, s.ms.size(), median(s.ms), s.ms.empty() ? 0.0 : *lo, s.ms.empty() ? 0.0 : *hi,
-      s.failures);
+      median(s.cpu_ms), s.failures);
 }
 
 int bench(const options& o) {
@@ -157,7 +170,7 @@ int bench(const options& o) {
     for (int i = 0; i < 100 && !ready; ++i) {
       std::vector<std::string> a{ERLNODE_CALL_BENCH_ERL_CALL};
       a.insert(a.end(), call_args.begin(), call_args.end());
-      ready = run_capture(a, env).second == 0;
+      ready = run_capture(a, env).status == 0;
       if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     if (!ready) throw std::runtime_error("the erl node did not come up");
@@ -175,6 +188,10 @@ int bench(const options& o) {
       cs.push_back({"erlnode-call", a, o.n, {}});
       a[0] = ERLNODE_CALL_BENCH_ERL_CALL;
       cs.push_back({"erl_call", a, o.n, {}});
+      if (!o.baseline.empty()) {
+        a[0] = o.baseline;
+        cs.push_back({"erlnode-call-baseline", a, o.n, {}});
+      }
       cs.push_back({"erl_eval_rpc",
                     {"erl", "-noshell", "-sname", "callbencherl" + tag, "-setcookie", cookie,
                      "-start_epmd", "false", "-eval",
@@ -194,18 +211,21 @@ int bench(const options& o) {
         auto& c = cs[(k + static_cast<std::size_t>(r)) % cs.size()];
         if (r >= c.runs) continue;
         auto t0 = clock_type::now();
-        auto [out, st] = run_capture(c.argv, env);
+        auto [out, st, cpu] = run_capture(c.argv, env);
         auto ms = std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
         if (st != 0 || out.find(target) == std::string::npos) {
           ++c.s.failures;
           continue;
         }
         c.s.ms.push_back(ms);
+        c.s.cpu_ms.push_back(cpu);
         c.s.last_out = out;
       }
     }
     for (const auto& c : cs) print_case(c.name, c.s);
-    const double ours = median(cs[0].s.ms), theirs = median(cs[1].s.ms), erl = median(cs[2].s.ms);
+    const double ours = median(cs[0].s.ms), theirs = median(cs[1].s.ms),
+                 erl = median(cs.back().s.ms);
+    const double ours_cpu = median(cs[0].s.cpu_ms), theirs_cpu = median(cs[1].s.cpu_ms);
     double load = 0;
     if (FILE* f = std::fopen("/proc/loadavg", "r")) {
       if (std::fscanf(f, "%lf", &load) != 1) load = 0;
@@ -213,10 +233,10 @@ int bench(const options& o) {
     }
     std::printf(
         "{\"bench\":\"call\",\"case\":\"summary\",\"erlnode_call_vs_erl_call\":%.3f,"
-        "\"erlnode_call_vs_erl_eval\":%.4f,\"same_output\":%s,\"run_s\":%.1f,"
-        "\"loadavg_1m\":%.2f}\n",
-        theirs > 0 ? ours / theirs : 0.0, erl > 0 ? ours / erl : 0.0,
-        cs[0].s.last_out == cs[1].s.last_out ? "true" : "false",
+        "\"erlnode_call_vs_erl_call_cpu\":%.3f,\"erlnode_call_vs_erl_eval\":%.4f,"
+        "\"same_output\":%s,\"run_s\":%.1f,\"loadavg_1m\":%.2f}\n",
+        theirs > 0 ? ours / theirs : 0.0, theirs_cpu > 0 ? ours_cpu / theirs_cpu : 0.0,
+        erl > 0 ? ours / erl : 0.0, cs[0].s.last_out == cs[1].s.last_out ? "true" : "false",
         std::chrono::duration<double>(clock_type::now() - started).count(), load);
     std::fflush(stdout);
   } catch (...) {
@@ -240,8 +260,11 @@ int main(int argc, char** argv) {
       o.n = std::max(1, std::atoi(argv[++i]));
     } else if (a == "--n-erl" && i + 1 < argc) {
       o.n_erl = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--baseline" && i + 1 < argc) {
+      o.baseline = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: erlnode_call_bench [--quick] [--n N] [--n-erl N]\n");
+      std::fprintf(stderr,
+                   "usage: erlnode_call_bench [--quick] [--n N] [--n-erl N] [--baseline PATH]\n");
       return 2;
     }
   }
