@@ -21,7 +21,8 @@ struct atom_slot {
   std::uint32_t len;
   std::uint32_t ascii;
 };
-extern thread_local atom_slot tl_atom_cache[1u << atom_cache_bits];
+// constinit: no dynamic initialisation, so accesses need no TLS wrapper call.
+extern constinit thread_local atom_slot tl_atom_cache[1u << atom_cache_bits];
 
 struct atom_key {
   std::uint64_t w0 = 0, w1 = 0;

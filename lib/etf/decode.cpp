@@ -500,7 +500,7 @@ again:
       if (owner_ && len >= 64)
         put(slot, term(binary::shared(*owner_, data, len)));
       else
-        put(slot, term(binary(std::span(data, len))));
+        put(slot, term::adopt(kind::bitstring, od::binary_obj::make_inline(data, len, 0)));
       pos_ += 5 + len;
       return true;
     }
@@ -548,7 +548,8 @@ again:
       if (!need(is_new ? 12 : 9)) return false;
       const std::uint8_t* q = d_ + pos_;
       std::uint32_t creation = is_new ? detail::get32(q + 8) : q[8];
-      put(slot, term(pid(to_atom(node), detail::get32(q), detail::get32(q + 4), creation)));
+      put(slot, term::adopt(kind::pid, new od::pid_obj(to_atom(node), detail::get32(q),
+                                                       detail::get32(q + 4), creation)));
       pos_ += is_new ? 12 : 9;
       return true;
     }
@@ -585,7 +586,7 @@ again:
       std::uint32_t creation = newer ? detail::get32(q) : q[0];
       std::uint32_t w[reference::max_words];
       for (std::size_t i = 0; i < words; ++i) w[i] = detail::get32(q + cl + 4 * i);
-      put(slot, term(reference(to_atom(node), creation, std::span<const std::uint32_t>(w, words))));
+      put(slot, term::adopt(kind::reference, new od::ref_obj(to_atom(node), creation, w, words)));
       pos_ += cl + 4 * words;
       return true;
     }

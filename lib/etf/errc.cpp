@@ -79,5 +79,5 @@ bool utf8_atom_chars(const std::uint8_t* p, std::size_t n, std::size_t& chars) n
 }  // namespace erlnode::etf
 
 namespace erlnode::etf::detail {
-thread_local atom_slot tl_atom_cache[1u << atom_cache_bits] = {};
+constinit thread_local atom_slot tl_atom_cache[1u << atom_cache_bits] = {};
 }  // namespace erlnode::etf::detail

@@ -68,6 +68,8 @@ struct pid_obj : heap_object {
   atom node;
   std::uint32_t id, serial, creation;
   pid_obj() : heap_object(kind::pid) {}
+  pid_obj(atom n, std::uint32_t i, std::uint32_t s, std::uint32_t c) noexcept
+      : heap_object(kind::pid), node(n), id(i), serial(s), creation(c) {}
 };
 
 struct port_obj : heap_object {
@@ -83,6 +85,11 @@ struct ref_obj : heap_object {
   std::uint8_t len;
   std::uint32_t words[reference::max_words];
   ref_obj() : heap_object(kind::reference) {}
+  // `len` words (1..max_words) at `w`.
+  ref_obj(atom n, std::uint32_t c, const std::uint32_t* w, std::size_t len) noexcept
+      : heap_object(kind::reference), node(n), creation(c), len(static_cast<std::uint8_t>(len)) {
+    for (std::size_t i = 0; i < len; ++i) words[i] = w[i];
+  }
 };
 
 struct fun_obj : heap_object {

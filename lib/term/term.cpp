@@ -579,12 +579,7 @@ binary binary::slice(std::size_t offset, std::size_t length) const {
 // identifiers and funs
 
 pid::pid(atom node, std::uint32_t id, std::uint32_t serial, std::uint32_t creation) {
-  auto* o = new pid_obj();
-  o->node = node;
-  o->id = id;
-  o->serial = serial;
-  o->creation = creation;
-  p_ = o;
+  p_ = new pid_obj(node, id, serial, creation);
 }
 pid_obj* pid::obj() const noexcept { return static_cast<pid_obj*>(p_); }
 atom pid::node() const noexcept { return obj()->node; }
@@ -607,12 +602,7 @@ std::uint32_t port::creation() const noexcept { return obj()->creation; }
 reference::reference(atom node, std::uint32_t creation, std::span<const std::uint32_t> words) {
   if (words.empty() || words.size() > max_words)
     throw std::invalid_argument("reference: 1..5 words");
-  auto* o = new ref_obj();
-  o->node = node;
-  o->creation = creation;
-  o->len = static_cast<std::uint8_t>(words.size());
-  std::copy(words.begin(), words.end(), o->words);
-  p_ = o;
+  p_ = new ref_obj(node, creation, words.data(), words.size());
 }
 ref_obj* reference::obj() const noexcept { return static_cast<ref_obj*>(p_); }
 atom reference::node() const noexcept { return obj()->node; }
