@@ -7,11 +7,12 @@
 #include "light_crypto.hpp"
 
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <memory>
@@ -26,6 +27,10 @@ namespace {
 // connection that carries one call.
 constexpr dist::dflags client_flags =
     dist::hidden_profile & ~(dist::flag::dist_hdr_atom_cache | dist::flag::fragments);
+
+// Where the connection's bytes land: in static storage, since one process has one client at
+// a time, so that no heap growth is needed for it and only the pages read() fills are touched.
+std::array<std::uint8_t, 64 * 1024> read_buffer;
 
 std::uint16_t epmd_port() noexcept {
   if (const char* p = std::getenv("ERL_EPMD_PORT")) {
@@ -115,19 +120,12 @@ bool blocking_client::write_all(const std::uint8_t* p, std::size_t n) {
   return true;
 }
 
-std::size_t blocking_client::read_some(int timeout_ms) {
+std::size_t blocking_client::read_some() {
   if (down_) return 0;
-  if (!buf_) buf_.reset(new std::uint8_t[buf_size]);  // not zeroed: read() fills it
   for (;;) {
-    if (timeout_ms >= 0) {
-      pollfd p{fd_, POLLIN, 0};
-      int r = ::poll(&p, 1, timeout_ms);
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) break;
-    }
-    ssize_t n = ::read(fd_, buf_.get(), buf_size);
+    ssize_t n = ::read(fd_, read_buffer.data(), read_buffer.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
+    if (n <= 0) break;  // EOF, error, or SO_RCVTIMEO expired (EAGAIN)
     return static_cast<std::size_t>(n);
   }
   close();
@@ -153,8 +151,14 @@ bool blocking_client::handshake(int fd, const std::string& peer_node) {
     close();
     return false;
   }
-  // OTP's net_setuptime: each step of the handshake must come within the setup timeout.
-  const int step_ms = static_cast<int>(cfg_.setup_timeout.count());
+  // OTP's net_setuptime: each step of the handshake must come within the setup timeout
+  // (a receive timeout, cleared once the connection is up: a call may take any time).
+  auto receive_timeout = [&](std::chrono::milliseconds t) {
+    timeval tv{static_cast<time_t>(t.count() / 1000),
+               static_cast<suseconds_t>((t.count() % 1000) * 1000)};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  };
+  receive_timeout(cfg_.setup_timeout);
   std::vector<std::uint8_t> pending;  // received bytes the handshake has not taken yet
   bool done = false;
   for (;;) {
@@ -176,11 +180,14 @@ bool blocking_client::handshake(int fd, const std::string& peer_node) {
       if (!write_all(out.data(), out.size())) return false;
       out.clear();
     }
-    if (done) return pending.empty() || take_packets(pending);  // the rest is the connection's
+    if (done) {
+      receive_timeout(std::chrono::milliseconds(0));
+      return pending.empty() || take_packets(pending);  // the rest is the connection's
+    }
     if (pending.empty()) {
-      std::size_t n = read_some(step_ms);
+      std::size_t n = read_some();
       if (n == 0) return false;
-      pending.assign(buf_.get(), buf_.get() + n);
+      pending.assign(read_buffer.data(), read_buffer.data() + n);
     }
     std::size_t used = hs.feed(pending);
     pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(used));
@@ -260,9 +267,9 @@ bool blocking_client::take_packets(std::span<const std::uint8_t> bytes) {
 
 std::optional<term> blocking_client::receive() {
   while (inbox_.empty() && !down_) {
-    std::size_t n = read_some(-1);
+    std::size_t n = read_some();
     if (n == 0) break;
-    if (!take_packets(std::span<const std::uint8_t>(buf_.get(), n))) break;
+    if (!take_packets(std::span<const std::uint8_t>(read_buffer.data(), n))) break;
   }
   if (inbox_.empty()) return std::nullopt;
   term t = std::move(inbox_.front());

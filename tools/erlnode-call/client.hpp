@@ -62,8 +62,8 @@ class blocking_client {
 
  private:
   bool write_all(const std::uint8_t* p, std::size_t n);
-  // Reads what is there (waiting up to `timeout_ms`, -1: forever); 0 on EOF/error/timeout.
-  std::size_t read_some(int timeout_ms);
+  // Reads what is there into the read buffer; 0 on EOF, error or receive timeout.
+  std::size_t read_some();
   bool take_packets(std::span<const std::uint8_t> bytes);
 
   client_config cfg_;
@@ -71,8 +71,6 @@ class blocking_client {
   pid self_{atom(), 0, 0, 0};
   dist::packet_parser packets_;
   std::deque<term> inbox_;
-  static constexpr std::size_t buf_size = 64 * 1024;
-  std::unique_ptr<std::uint8_t[]> buf_;
   bool down_ = false;
 };
 
