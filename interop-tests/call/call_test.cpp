@@ -263,6 +263,16 @@ TEST_CASE("erlnode-call -q halts the node", "[call]") {
   CHECK(n.process().wait(20s).has_value());  // the erl process ended
 }
 
+TEST_CASE("erlnode-call answers ticks during a long call", "[call]") {
+  // net_ticktime 2: the node ticks twice a second and drops a peer silent for about 2 s, so
+  // a 5 s call survives only if the client answers the ticks (as ei does).
+  epmd_instance e;
+  erl_node n({.epmd_port = e.port(), .extra_args = {"-kernel", "net_ticktime", "2"}});
+  auto r = same({"-c", n.cookie(), "-sname", n.name(), "-a", "timer sleep [5000]"}, e.port());
+  CHECK(r.status == 0);
+  CHECK(r.out == "ok");
+}
+
 TEST_CASE("erlnode-call with long names", "[call]") {
   epmd_instance e;
   erl_node n({.epmd_port = e.port(), .long_names = true});
