@@ -201,6 +201,8 @@ class encoder {
               *take(c, 1) = nil_ext;
             else if (e.type() == kind::float_)
               write_float(c, *e.get_if<double>());
+            else if (e.type() == kind::bitstring && write_small_binary(c, e))
+              ;
             else
               break;
             ++p;
@@ -330,6 +332,18 @@ class encoder {
     std::uint8_t* p = take(c, 9);
     p[0] = new_float_ext;
     detail::put64(p + 1, std::bit_cast<std::uint64_t>(v));
+  }
+
+  // A short binary (record fields, keys) in the inline fast path; false for anything else.
+  [[gnu::always_inline]] bool write_small_binary(cursor& c, const term& t) {
+    auto* o = obj<od::binary_obj>(t);
+    std::size_t n = o->size;
+    if (n > 16 || o->tail_bits != 0) return false;
+    std::uint8_t* p = take(c, 5 + n);
+    p[0] = binary_ext;
+    detail::put32(p + 1, static_cast<std::uint32_t>(n));
+    copy_small(p + 5, o->data, n);
+    return true;
   }
 
   // Out of line, with the cursor by value (so the inlined paths keep theirs in registers).
