@@ -189,24 +189,8 @@ class encoder {
         eframe& f = st.back();
         if (f.p != f.end) [[likely]] {
           // Immediates are written here, without a round trip through one().
-          const term* p = f.p;
           const term* const end = f.end;
-          while (p != end) {
-            const term& e = *p;
-            if (e.type() == kind::small_int)
-              write_int(c, *e.get_if<std::int64_t>());
-            else if (e.type() == kind::atom)
-              write_atom(c, *e.get_if<atom>());
-            else if (e.type() == kind::nil)
-              *take(c, 1) = nil_ext;
-            else if (e.type() == kind::float_)
-              write_float(c, *e.get_if<double>());
-            else if (e.type() == kind::bitstring && write_small_binary(c, e))
-              ;
-            else
-              break;
-            ++p;
-          }
+          const term* p = write_leaves(c, f.p, end);
           if (p != end) {
             cur = p;
             f.p = p + 1;
@@ -236,6 +220,28 @@ class encoder {
         st.pop_back();
       }
     }
+  }
+
+  // Writes the elements from `p` on while they are immediates (or short binaries); returns
+  // the first one it did not write.
+  [[gnu::always_inline]] const term* write_leaves(cursor& c, const term* p, const term* end) {
+    while (p != end) {
+      const term& e = *p;
+      if (e.type() == kind::small_int)
+        write_int(c, *e.get_if<std::int64_t>());
+      else if (e.type() == kind::atom)
+        write_atom(c, *e.get_if<atom>());
+      else if (e.type() == kind::nil)
+        *take(c, 1) = nil_ext;
+      else if (e.type() == kind::float_)
+        write_float(c, *e.get_if<double>());
+      else if (e.type() == kind::bitstring && write_small_binary(c, e))
+        ;
+      else
+        break;
+      ++p;
+    }
+    return p;
   }
 
   bool push(eframe_stack& st, const eframe& f) {
@@ -419,8 +425,13 @@ class encoder {
           detail::put32(p + 1, static_cast<std::uint32_t>(n));
         }
         if (n == 0) return true;
+        // The depth is checked as if this tuple were pushed, even when its elements are all
+        // written here (leaf tuples then need no frame).
+        if (st.size() >= o_.max_depth) return false;
         const term* e = const_cast<od::tuple_obj*>(o)->elems();
-        return push(st, {e, e + n, nullptr, nullptr, nullptr, nullptr, npos, false});
+        const term* rest = write_leaves(c, e, e + n);
+        if (rest == e + n) return true;
+        return push(st, {rest, e + n, nullptr, nullptr, nullptr, nullptr, npos, false});
       }
       case kind::list: {
         auto* o = obj<od::list_obj>(t);
@@ -437,8 +448,13 @@ class encoder {
         std::uint8_t* p = take(c, 5);
         p[0] = list_ext;
         detail::put32(p + 1, static_cast<std::uint32_t>(n));
+        if (st.size() >= o_.max_depth) return false;  // as for tuples
         const term* tail = &o->tail;
-        return push(st, {e, e + n, tail, tail + 1, nullptr, nullptr, npos, false});
+        const term* rest = write_leaves(c, e, e + n);
+        if (rest != e + n)
+          return push(st, {rest, e + n, tail, tail + 1, nullptr, nullptr, npos, false});
+        if (write_leaves(c, tail, tail + 1) != tail) return true;
+        return push(st, {tail, tail + 1, nullptr, nullptr, nullptr, nullptr, npos, false});
       }
       case kind::map: {
         const auto& pairs = obj<od::map_obj>(t)->pairs;
