@@ -289,6 +289,30 @@ TEST_CASE("1,000 concurrent calls from 100 Erlang processes") {
   CHECK(ms < 3000);
 }
 
+TEST_CASE("a spawn_request carrying a seq_trace token is answered with it, as a BEAM does") {
+  // erl A spawns erpc:execute_call on the callee with a token set (SPAWN_REQUEST_TT): the
+  // SPAWN_REPLY_TT brings the token back (from the new process), so A's receive is traced and
+  // A holds the token afterwards.
+  // In a fresh process each time (its seq_trace clock starts at 0).
+  auto [ours, beam] = both(
+      "Me = self(), spawn(fun() -> "
+      "T = spawn(fun() -> (fun L(Acc) -> receive {dump, P} -> P ! {trace, lists:reverse(Acc)}; "
+      "X -> L([X | Acc]) end end)([]) end), seq_trace:set_system_tracer(T), "
+      "seq_trace:set_token(label, 7), seq_trace:set_token('receive', true), Ref = make_ref(), "
+      "R = spawn_request(N, erpc, execute_call, [Ref, erlang, node, []], [monitor]), "
+      "Child = receive {spawn_reply, R, ok, P} -> P after 5000 -> timeout end, "
+      "Tok = seq_trace:get_token(), seq_trace:set_token([]), "
+      "Down = receive {'DOWN', R, process, Child, {Ref, return, N}} -> down after 5000 -> "
+      "no_down end, timer:sleep(100), T ! {dump, self()}, "
+      "Tr = receive {trace, Tl} -> Tl after 5000 -> [] end, seq_trace:set_system_tracer(false), "
+      "Me ! {result, {Down, case Tok of {F, Lb, S, Fr, Lc} -> {F, Lb, S, Fr =:= Child, Lc}; _ "
+      "-> Tok end, [{Lb2, element(2, Ev), element(3, Ev) =:= Child} || {seq_trace, Lb2, Ev} <- "
+      "Tr, element(1, Ev) =:= 'receive']}} end), receive {result, Res} -> Res after 10000 -> "
+      "timeout end");
+  CHECK(ours == beam);
+  CHECK(ours.find("{down,{") == 0);
+}
+
 TEST_CASE("C++ calls into erl") {
   auto& r = w().c->rpc();
   atom a(w().a.node_name());

@@ -104,6 +104,7 @@ struct pending_request {
   atom node;
   reply_mode reply = reply_mode::yes;
   bool link = false, monitor = false;
+  bool with_token = false;  // test hook: a SPAWN_REPLY_TT's token is added to the message
 };
 
 // The sender key routing.cpp uses for a pid, so that SPAWN_REPLY and the new process's later
@@ -195,6 +196,18 @@ process_function lookup(spawn_state& s, atom m, atom f) {
   };
 }
 
+// The seq_trace token of a SPAWN_REPLY_TT answering a request that carried `token`
+// ({Flags, Label, Serial, From, LastCnt}): {Flags, Label, Serial, Sender, Serial - 1}, the
+// sender being the new process or, for an error reply, the node's name (what OTP 25 answers
+// to hand-made requests). A token of another shape goes back as it came.
+term reply_token(const term& token, const term& sender) {
+  auto* t = token.get_if<tuple>();
+  if (!t || t->size() != 5) return token;
+  term last = (*t)[4];
+  if (auto s = (*t)[2].to_int64(); s && *s >= 1) last = *s - 1;
+  return tuple{(*t)[0], (*t)[1], (*t)[2], sender, last};
+}
+
 // erlang:spawn_opt/5 options the BEAM accepts (anything else: badopt). link/monitor are
 // reported through the out-parameters.
 bool valid_spawn_option(const term& o, bool& link, bool& monitor) {
@@ -240,8 +253,18 @@ void node_impl::handle_spawn_request(net::connection_base& c, const term& contro
   const atom m = *mfa[0].get_if<atom>();
   const atom f = *mfa[1].get_if<atom>();
   const list& opts = *t[5].get_if<list>();
+  // SPAWN_REQUEST_TT: the reply is SPAWN_REPLY_TT, with the token.
+  const term* token = t.size() == 7 ? &t[6] : nullptr;
 
-  auto reply_error = [&](atom why) { (void)c.send(tuple{31, req_id, from, 0, why}, nullptr); };
+  auto reply = [&](std::int64_t flags, const term& result, std::uint64_t sender) {
+    if (token)
+      (void)c.send(tuple{32, req_id, from, flags, result,
+                         reply_token(*token, result.is_pid() ? result : term(name()))},
+                   nullptr, sender);
+    else
+      (void)c.send(tuple{31, req_id, from, flags, result}, nullptr, sender);
+  };
+  auto reply_error = [&](atom why) { reply(0, why, 0); };
   bool link = false, monitor = false;
   for (const term& o : opts)
     if (!valid_spawn_option(o, link, monitor)) return reply_error(a_badopt);
@@ -276,8 +299,7 @@ void node_impl::handle_spawn_request(net::connection_base& c, const term& contro
     spawn_->requesters.emplace(term(child), from);
   }
   // SPAWN_REPLY goes out before anything else from the new process (reference section 9).
-  (void)c.send(tuple{31, req_id, from, (link ? 1 : 0) | (monitor ? 2 : 0), child}, nullptr,
-               sender_key(child));
+  reply((link ? 1 : 0) | (monitor ? 2 : 0), child, sender_key(child));
   start_process(*this, std::move(mb), std::move(fn), std::move(arg_list));
 }
 
@@ -288,7 +310,7 @@ namespace {
 
 // Delivers the outcome of a request to its requester and sets up what the reply says.
 void complete_request(node_impl& n, const term& req_id, pending_request p, const term& result,
-                      std::uint32_t flags) {
+                      std::uint32_t flags, const term* token = nullptr) {
   auto q = p.requester.lock();
   const pid* child = result.get_if<pid>();
   if (child && (!q || q->closed())) {
@@ -306,7 +328,10 @@ void complete_request(node_impl& n, const term& req_id, pending_request p, const
     if (flags & 2) n.record_monitor(p.from, *child, *req_id.get_if<reference>());
   }
   const bool ok = child != nullptr;
-  if (wants(p.reply, ok))
+  if (!wants(p.reply, ok)) return;
+  if (p.with_token && token)
+    q->push(tuple{a_spawn_reply, req_id, ok ? atoms::ok : atoms::error, result, *token});
+  else
     q->push(tuple{a_spawn_reply, req_id, ok ? atoms::ok : atoms::error, result});
 }
 
@@ -388,7 +413,7 @@ void expect_spawn_reply(node_impl& n, const pid& requester, const reference& id,
   auto& s = *n.spawn_;
   std::lock_guard lk(s.m);
   s.pending.insert_or_assign(term(id), pending_request{n.find_local(requester), requester, peer,
-                                                       reply_mode::yes, false, false});
+                                                       reply_mode::yes, false, false, true});
   arm_watch_locked(n, s);
 }
 
@@ -409,7 +434,7 @@ void node_impl::handle_spawn_reply(net::connection_base& c, const term& control)
     log(log_level::debug, "SPAWN_REPLY for no request of ours: " + to_string(control));
     return;
   }
-  complete_request(*this, req_id, std::move(*p), t[4], flags);
+  complete_request(*this, req_id, std::move(*p), t[4], flags, t.size() == 6 ? &t[5] : nullptr);
 }
 
 }  // namespace detail

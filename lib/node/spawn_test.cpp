@@ -263,19 +263,35 @@ TEST_CASE("spawn_request between two C++ nodes: links and monitors") {
     CHECK(down[1] == term(ref));
     CHECK((down[4] == term(atom("boom")) || down[4] == term(atoms::noproc)));
   }
-  SECTION("SPAWN_REQUEST_TT is served like SPAWN_REQUEST") {
+  SECTION("SPAWN_REQUEST_TT is served like SPAWN_REQUEST, answered with SPAWN_REPLY_TT") {
     auto impl = a->impl();
-    reference id = impl->make_ref();
-    detail::expect_spawn_reply(*impl, mb.self(), id, bn);
-    term ctl(tuple{30, id, mb.self(), mb.self(), term(tuple{atom("demo"), atom("scripted"), 2}),
-                   list{}, atom("token")});
-    impl->route(detail::outgoing{detail::outgoing::kind::control, mb.self(), ctl,
-                                 term(list{mb.self(), atom("return")})},
-                bn);
-    auto r = mb.receive(5s).value().as<tuple>();
-    CHECK(r[1] == term(id));
+    auto request = [&](term mfa, term opts, term token) {
+      reference id = impl->make_ref();
+      detail::expect_spawn_reply(*impl, mb.self(), id, bn);
+      term ctl(tuple{30, id, mb.self(), mb.self(), mfa, opts, token});
+      impl->route(detail::outgoing{detail::outgoing::kind::control, mb.self(), ctl,
+                                   term(list{mb.self(), atom("return")})},
+                  bn);
+      auto r = mb.receive(5s).value().as<tuple>();
+      CHECK(r[1] == term(id));
+      REQUIRE(r.size() == 5);  // the token came back
+      return r;
+    };
+    const term mfa = tuple{atom("demo"), atom("scripted"), 2};
+    // A seq_trace token: the new process is its sender, the last count one below the serial
+    // (as OTP 25 answers).
+    auto r = request(mfa, list{}, tuple{3, atom("lbl"), 5, mb.self(), 0});
     CHECK(r[2] == term(atoms::ok));
+    CHECK(r[4] == term(tuple{3, atom("lbl"), 5, r[3], 4}));
     CHECK(mb.receive(5s).value().as<tuple>()[0] == r[3]);
+    // Any other token goes back as it came; an error reply's sender is the node.
+    r = request(mfa, list{}, atom("token"));
+    CHECK(r[4] == term(atom("token")));
+    CHECK(mb.receive(5s).value().as<tuple>()[0] == r[3]);
+    r = request(mfa, list{atom("foo")}, tuple{3, atom("lbl"), 5, mb.self(), 7});
+    CHECK(r[2] == term(atoms::error));
+    CHECK(r[3] == term(atom("badopt")));
+    CHECK(r[4] == term(tuple{3, atom("lbl"), 5, bn, 4}));
   }
   SECTION("our own node: a local request") {
     a->define_process(atom("demo"), atom("scripted"), scripted);
