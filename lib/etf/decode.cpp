@@ -11,6 +11,7 @@
 #include <bit>
 #include <charconv>
 #include <cmath>
+#include <memory>
 #include <new>
 
 namespace erlnode::etf {
@@ -290,7 +291,7 @@ bool decoder::finish(frame& f, frame_stack& st) {
     }
     case fk_map: {
       auto* mo = static_cast<od::map_obj*>(f.obj);
-      mo->build_index();
+      if (mo->pairs.size() > od::map_obj::index_threshold) mo->build_index();
       const auto& pairs = mo->pairs;
       if (mo->index.empty()) {
         for (std::size_t i = 1; i < pairs.size(); ++i)
@@ -532,10 +533,10 @@ again:
         return true;
       }
       if (!room(st, at)) return false;
-      map m;
-      auto* mo = static_cast<od::map_obj*>(m.get());
-      mo->pairs.resize(n);
-      put(slot, term(std::move(m)));
+      std::unique_ptr<od::map_obj> made(new od::map_obj());
+      made->pairs.resize(n);
+      auto* mo = made.release();
+      put(slot, term::adopt(kind::map, mo));
       st.push_back(frame{slot, nullptr, nullptr, mo->pairs.data(), mo, at, 2 * n, 0, 0, fk_map});
       return true;
     }

@@ -49,6 +49,8 @@ struct map_obj : heap_object {
   std::vector<std::pair<term, term>, pool_allocator<std::pair<term, term>>> pairs;
   // Open-addressing index (slot = pair index + 1, 0 = empty), built for larger maps.
   std::vector<std::uint32_t> index;
+  // Maps of up to this many pairs have no index (a linear search is faster).
+  static constexpr std::size_t index_threshold = 8;
   map_obj() : heap_object(kind::map) {}
   void build_index();
   const term* find(const term& key) const noexcept;

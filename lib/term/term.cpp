@@ -132,9 +132,9 @@ void destroy_one(heap_object* h, std::vector<heap_object*>& stack) noexcept {
     }
     case kind::map: {
       auto* o = static_cast<map_obj*>(h);
-      for (auto& [k, v] : o->pairs) {
-        drop_terms<true>(&k, 1, stack);
-        drop_terms<true>(&v, 1, stack);
+      for (auto& pr : o->pairs) {
+        drop_terms<true>(&pr.first, 1, stack);
+        drop_terms<true>(&pr.second, 1, stack);
       }
       delete o;
       return;
@@ -242,7 +242,6 @@ binary_obj* binary_obj::make_inline(const std::uint8_t* p, std::size_t n, unsign
 }
 
 namespace {
-constexpr std::size_t index_threshold = 8;
 std::size_t mix(std::size_t h) noexcept {
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdull;
@@ -253,7 +252,7 @@ std::size_t mix(std::size_t h) noexcept {
 
 void map_obj::build_index() {
   index.clear();
-  if (pairs.size() <= index_threshold) return;
+  if (pairs.size() <= map_obj::index_threshold) return;
   std::size_t cap = 16;
   while (cap < pairs.size() * 2) cap <<= 1;
   index.assign(cap, 0);
