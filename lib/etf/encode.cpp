@@ -108,6 +108,23 @@ class buffer_sink {
   std::size_t slack_ = 4096;
 };
 
+// The per-thread scratch area of count_sink, allocated on a thread's first count: a 66 KiB
+// thread_local array would be zero-filled at the start of every thread of every program.
+constexpr std::size_t count_scratch_size = 3 + 65536 + 1024;
+constinit thread_local std::uint8_t* count_scratch = nullptr;
+struct count_scratch_owner {
+  ~count_scratch_owner() {
+    delete[] count_scratch;
+    count_scratch = nullptr;
+  }
+};
+[[gnu::noinline]] std::uint8_t* make_count_scratch() {
+  static thread_local count_scratch_owner owner;  // frees it when the thread ends
+  (void)owner;
+  count_scratch = new std::uint8_t[count_scratch_size];
+  return count_scratch;
+}
+
 // Only counts: fields land in a per-thread scratch area, large enough for any one field
 // (STRING_EXT is the largest: 3 + 65535 bytes), which is counted and reused when full.
 class count_sink {
@@ -115,7 +132,7 @@ class count_sink {
   static constexpr bool presize = false;
   static constexpr std::size_t inline_payload_max = 0;
 
-  cursor start() noexcept { return {scratch_, scratch_ + sizeof scratch_}; }
+  cursor start() noexcept { return {scratch_, scratch_ + count_scratch_size}; }
   std::size_t offset(cursor c) const noexcept {
     return counted_ + static_cast<std::size_t>(c.p - scratch_);
   }
@@ -137,9 +154,8 @@ class count_sink {
 
  private:
   std::size_t counted_ = 0;
-  static thread_local std::uint8_t scratch_[3 + 65536 + 1024];
+  std::uint8_t* scratch_ = count_scratch ? count_scratch : make_count_scratch();
 };
-thread_local std::uint8_t count_sink::scratch_[3 + 65536 + 1024];
 
 struct eframe {
   const term* p;
