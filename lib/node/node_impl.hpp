@@ -89,6 +89,8 @@ class node_impl final : public net::connection_owner,
   void close_mailbox(mailbox_queue& q);
   reference make_ref();
   // Sends `o` to `node` (our own node included). Never blocks unless `wait` says so.
+  // dist_auto_connect allows dialing `node` now: always, or once and never connected yet.
+  bool may_auto_connect(atom node) const;
   std::error_code route(outgoing o, atom node, net::send_wait wait = net::send_wait::never);
   void async_route(outgoing o, atom node, net::any_completion<std::error_code> h);
   bool is_local(const pid& p) const noexcept {
@@ -280,6 +282,7 @@ class node_impl final : public net::connection_owner,
   mutable std::shared_mutex peers_m_;
   std::unordered_map<atom, peer_entry> peers_;
   std::set<atom> ever_connected_;
+  bool may_auto_connect_locked(atom node) const;  // peers_m_ held
 
   mutable std::shared_mutex procs_m_;
   std::unordered_map<std::uint64_t, proc_entry> procs_;

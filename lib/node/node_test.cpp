@@ -170,4 +170,10 @@ TEST_CASE("dist_auto_connect never and once") {
   for (int i = 0; i < 100 && !c.n->nodes(node_filter::connected).empty(); ++i)
     std::this_thread::sleep_for(10ms);
   CHECK(cbox.send(atom("box"), b.n->name(), term(4)) == node_errc::not_connected);
+  // A spawn_request does not reconnect either: it fails with noconnection, as in OTP.
+  auto ref = cbox.spawn_request(b.n->name(), atom("m"), atom("f"), list{});
+  REQUIRE(ref);
+  CHECK(cbox.receive(5s).value() ==
+        term(tuple{atom("spawn_reply"), ref.value(), atom("error"), atom("noconnection")}));
+  CHECK(c.n->nodes(node_filter::connected).empty());
 }

@@ -221,6 +221,16 @@ std::error_code node_impl::send_on(net::connection_base& c, const outgoing& o, n
   return c.send(ctl, payload, sender_key(o.from), w);
 }
 
+bool node_impl::may_auto_connect_locked(atom node) const {
+  return opts_.dist_auto_connect == auto_connect::always ||
+         (opts_.dist_auto_connect == auto_connect::once && !ever_connected_.count(node));
+}
+
+bool node_impl::may_auto_connect(atom node) const {
+  std::shared_lock lk(peers_m_);
+  return may_auto_connect_locked(node);
+}
+
 std::error_code node_impl::route(outgoing o, atom node, net::send_wait wait) {
   if (node == name_) return deliver_local(o);
   std::shared_ptr<net::connection_base> c;
@@ -242,9 +252,7 @@ std::error_code node_impl::route(outgoing o, atom node, net::send_wait wait) {
     return {};
   }
   if (!started_ || stopped_ || port_ == 0) return make_error_code(node_errc::not_started);
-  if (opts_.dist_auto_connect == auto_connect::never ||
-      (opts_.dist_auto_connect == auto_connect::once && ever_connected_.count(node)))
-    return make_error_code(node_errc::not_connected);
+  if (!may_auto_connect_locked(node)) return make_error_code(node_errc::not_connected);
   auto& e = peers_[node];
   e.queued.emplace_back(std::move(o), net::any_completion<std::error_code>());
   start_dial_locked(node, e);
@@ -265,8 +273,7 @@ void node_impl::async_route(outgoing o, atom node, net::any_completion<std::erro
     } else if (!started_ || stopped_ || port_ == 0) {
       lk.unlock();
       return h(make_error_code(node_errc::not_started));
-    } else if (opts_.dist_auto_connect == auto_connect::never ||
-               (opts_.dist_auto_connect == auto_connect::once && ever_connected_.count(node))) {
+    } else if (!may_auto_connect_locked(node)) {
       lk.unlock();
       return h(make_error_code(node_errc::not_connected));
     } else {

@@ -540,7 +540,7 @@ result<reference> mailbox::spawn_request(atom node, atom module, atom function, 
   };
   if (n.connection(node)) {
     send();
-  } else if (n.options().dist_auto_connect == auto_connect::never) {
+  } else if (!n.may_auto_connect(node)) {  // never, or once and connected before
     detail::fail_request(n, term(req_id), atoms::noconnection);
   } else {
     n.connect(node, net::any_completion<std::error_code>(
