@@ -4,10 +4,10 @@
 //   processes: echo and sink (services.hpp), spawnable cpp:exit_after/2.
 // Logs connections and errors on stderr; exits cleanly on SIGINT/SIGTERM.
 #include "cpp_module.hpp"
-#include "run_loop.hpp"
 #include "services.hpp"
 
 #include <erlnode/node.hpp>
+#include <erlnode/run_loop.hpp>
 #include <erlnode/text.hpp>
 
 #include <boost/asio/io_context.hpp>
@@ -165,6 +165,6 @@ int main(int argc, char** argv) {
     n.stop();
     io.stop();
   });
-  serve::run(io, opts->busy_poll);
+  run_with_busy_poll(io, opts->busy_poll);
   return rc;
 }

@@ -3,6 +3,7 @@
 #include "messages.hpp"
 
 #include <erlnode/node.hpp>
+#include <erlnode/run_loop.hpp>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -77,7 +78,8 @@ class receiver {
 
 }  // namespace
 
-int run_erlnode_receiver(const std::string& name, const std::string& cookie, bool flip_fragments) {
+int run_erlnode_receiver(const std::string& name, const std::string& cookie, bool flip_fragments,
+                         long busy_poll_us) {
   // Everything on one thread: the node's strand and the receiving loop.
   boost::asio::io_context io(1);
   auto o = options(name, cookie);
@@ -101,7 +103,7 @@ int run_erlnode_receiver(const std::string& name, const std::string& cookie, boo
     r.emplace(*mb);
     r->arm();
   });
-  io.run();
+  run_with_busy_poll(io, std::chrono::microseconds(busy_poll_us));
   return status;
 }
 

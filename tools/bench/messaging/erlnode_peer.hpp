@@ -8,9 +8,10 @@
 namespace erlnode::bench {
 
 // A node NAME registering `bench`; prints "ready NODE", then serves runs until killed.
-// `flip_fragments`: negotiate the opposite of node_options::fragments' default.
-int run_erlnode_receiver(const std::string& name, const std::string& cookie,
-                         bool flip_fragments = false);
+// `flip_fragments`: negotiate the opposite of node_options::fragments' default. `busy_poll_us`:
+// the io loop's busy-poll window (run_with_busy_poll), 0 = plain io_context::run.
+int run_erlnode_receiver(const std::string& name, const std::string& cookie, bool flip_fragments,
+                         long busy_poll_us);
 
 // A node NAME sending to each "PATH=NODE" target: `small` n_small times and `bin_1mb` n_bin
 // times, `reps` runs each; prints "result PATH CASE ELAPSED_US RECV_CPU_US SEND_CPU_US"

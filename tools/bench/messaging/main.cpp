@@ -4,7 +4,7 @@
 // lines (one per path and case, then a summary with the target ratios). See README.md.
 //
 //   erlnode_messaging_bench [--quick] [--n-small N] [--n-bin N] [--reps R]
-//   erlnode_messaging_bench --recv NAME COOKIE [flip]                (internal)
+//   erlnode_messaging_bench --recv NAME COOKIE FLIP BUSY_POLL_US     (internal)
 //   erlnode_messaging_bench --send NAME COOKIE NS NB REPS PATH=NODE  (internal)
 #include "child_process.hpp"
 #include "erlnode_peer.hpp"
@@ -44,6 +44,8 @@ namespace eb = erlnode::bench;
 using namespace std::chrono_literals;
 
 namespace {
+
+constexpr long receiver_busy_poll_us = 200;
 
 struct options {
   long n_small = 100'000;
@@ -128,13 +130,18 @@ int drive(const options& o) {
   eb::child_process beam_recv({o.escript, ERLNODE_MSG_BENCH_ESCRIPT, "recv", tag + "_beam", cookie},
                               env);
   eb::child_process ei_recv({ERLNODE_MSG_BENCH_EI_RECV, tag + "_ei", cookie}, env);
-  eb::child_process en_recv({o.self, "--recv", tag + "_en", cookie}, env);
+  // The erlnode receiver polls for receiver_busy_poll_us before sleeping, as BEAM's schedulers
+  // busy-wait (and as erlnode-serve does in the rpc benchmark); without it, a diagnostic path.
+  const std::string bp = std::to_string(receiver_busy_poll_us);
+  eb::child_process en_recv({o.self, "--recv", tag + "_en", cookie, "0", bp}, env);
+  eb::child_process en_nobp({o.self, "--recv", tag + "_enb", cookie, "0", "0"}, env);
   // The same receiver with node_options::fragments the other way (a diagnostic path).
-  eb::child_process en_flip({o.self, "--recv", tag + "_enf", cookie, "flip"}, env);
+  eb::child_process en_flip({o.self, "--recv", tag + "_enf", cookie, "1", bp}, env);
   const std::string beam_node = wait_ready(beam_recv, "BEAM receiver");
   const std::string ei_node = wait_ready(ei_recv, "ei receiver");
   const std::string en_node = wait_ready(en_recv, "erlnode receiver");
   const std::string flip_node = wait_ready(en_flip, "erlnode receiver (flipped fragments)");
+  const std::string nobp_node = wait_ready(en_nobp, "erlnode receiver (no busy-poll)");
 
   const std::string ns = std::to_string(o.n_small), nb = std::to_string(o.n_bin);
   const std::string flip_path = erlnode::node_options{}.fragments ? "beam->erlnode(no_fragments)"
@@ -144,10 +151,11 @@ int drive(const options& o) {
   results res;
   for (int rep = 0; rep < o.reps; ++rep) {
     const std::string r = std::to_string(rep);
-    eb::child_process bs({o.escript, ERLNODE_MSG_BENCH_ESCRIPT, "send", tag + "_beamsend" + r,
-                          cookie, ns, nb, "1", "beam->beam=" + beam_node, "beam->ei=" + ei_node,
-                          "beam->erlnode=" + en_node, flip_path + "=" + flip_node},
-                         env);
+    eb::child_process bs(
+        {o.escript, ERLNODE_MSG_BENCH_ESCRIPT, "send", tag + "_beamsend" + r, cookie, ns, nb, "1",
+         "beam->beam=" + beam_node, "beam->ei=" + ei_node, "beam->erlnode=" + en_node,
+         flip_path + "=" + flip_node, "beam->erlnode(no_busy_poll)=" + nobp_node},
+        env);
     collect(bs, "BEAM sender", res);
     eb::child_process es(
         {o.self, "--send", tag + "_ensend" + r, cookie, ns, nb, "1", "erlnode->erlnode=" + en_node},
@@ -156,6 +164,7 @@ int drive(const options& o) {
   }
   en_recv.stop();
   en_flip.stop();
+  en_nobp.stop();
   ei_recv.stop();
   beam_recv.stop();
   epmd.stop();
@@ -168,7 +177,7 @@ int drive(const options& o) {
   };
   for (const std::string& path :
        {std::string("beam->beam"), std::string("beam->ei"), std::string("beam->erlnode"), flip_path,
-        std::string("erlnode->erlnode")}) {
+        std::string("beam->erlnode(no_busy_poll)"), std::string("erlnode->erlnode")}) {
     for (const char* which : {"small", "bin_1mb"}) {
       auto it = res.find({path, which});
       if (it == res.end()) continue;
@@ -221,8 +230,10 @@ int drive(const options& o) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::printf(
       "{\"bench\":\"messaging\",\"case\":\"summary\",\"n_small\":%ld,\"n_bin\":%ld,\"reps\":%d,"
-      "\"targets\":[%s],\"all_met\":%s,\"run_s\":%.1f,\"loadavg_1m\":%.2f}\n",
-      o.n_small, o.n_bin, o.reps, t.c_str(), all ? "true" : "false", secs, load);
+      "\"targets\":[%s],\"all_met\":%s,\"receiver_busy_poll_us\":%ld,\"run_s\":%.1f,"
+      "\"loadavg_1m\":%.2f}\n",
+      o.n_small, o.n_bin, o.reps, t.c_str(), all ? "true" : "false", receiver_busy_poll_us, secs,
+      load);
   std::fflush(stdout);
   return 0;
 }
@@ -239,8 +250,8 @@ int usage() {
 int main(int argc, char** argv) {
   std::vector<std::string> a(argv + 1, argv + argc);
   try {
-    if ((a.size() == 3 || (a.size() == 4 && a[3] == "flip")) && a[0] == "--recv")
-      return eb::run_erlnode_receiver(a[1], a[2], a.size() == 4);
+    if (a.size() == 5 && a[0] == "--recv")
+      return eb::run_erlnode_receiver(a[1], a[2], a[3] == "1", std::stol(a[4]));
     if (a.size() >= 7 && a[0] == "--send")
       return eb::run_erlnode_sender(a[1], a[2], std::stol(a[3]), std::stol(a[4]), std::stoi(a[5]),
                                     {a.begin() + 6, a.end()});
