@@ -67,15 +67,7 @@ void send_queue::append_raw_locked(const out_message& m) {
     q_.push_back(std::move(it));
   }
   auto& a = *tail->raw.buf;
-  std::size_t at = a.size();
-  a.resize(at + 4);
-  if (mode_ == wire_mode::pass_through) {
-    a.push_back(112);
-  } else {
-    a.push_back(131);
-    a.push_back(68);
-    cw_(m.atoms, a);
-  }
+  const std::size_t at = write_head(a, m.atoms);
   a.insert(a.end(), m.data.begin(), m.data.end());
   put_u32_at(a, at, static_cast<std::uint32_t>(a.size() - at - 4));
   tail->raw.queue_bytes += m.data.size();
@@ -185,17 +177,22 @@ void send_queue::enqueue_item(std::shared_ptr<item> it) {
   q_.push_back(std::move(it));
 }
 
-void send_queue::emit_whole(batch& b, item& it) {
-  auto& a = b.arena;
-  std::size_t at = a.size();
+std::size_t send_queue::write_head(std::vector<std::uint8_t>& a, std::span<const atom> atoms) {
+  const std::size_t at = a.size();
   a.resize(at + 4);
   if (mode_ == wire_mode::pass_through) {
     a.push_back(112);
   } else {
     a.push_back(131);
     a.push_back(68);
-    cw_(it.m.atoms, a);
+    cw_(atoms, a);
   }
+  return at;
+}
+
+void send_queue::emit_whole(batch& b, item& it) {
+  auto& a = b.arena;
+  const std::size_t at = write_head(a, it.m.atoms);
   std::size_t head = a.size() - at;
   put_u32_at(a, at, static_cast<std::uint32_t>(head - 4 + it.m.data.size()));
   b.pieces.push_back({true, at, nullptr, head});

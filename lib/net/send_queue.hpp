@@ -139,6 +139,9 @@ class send_queue {
   void append_raw_locked(const out_message& m);
   void push_locked(out_message m);
   void enqueue_item(std::shared_ptr<item> it);
+  // Appends a packet's length placeholder and header (112, or 131 68 and the atom-cache
+  // refs); returns where the length goes.
+  std::size_t write_head(std::vector<std::uint8_t>& a, std::span<const atom> atoms);
   void emit_whole(batch& b, item& it);
   void emit_fragment(batch& b, item& it);
   void admit_parked_locked(std::vector<any_completion<std::error_code>>& ready);
