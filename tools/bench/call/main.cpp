@@ -11,6 +11,8 @@
 //   erlnode_call_bench [--quick] [--n N] [--n-erl N] [--baseline PATH]
 // --baseline adds another erlnode-call build (say, that of an earlier commit) as a fourth
 // case, "erlnode-call-baseline", so that before and after are measured in the same run.
+#include "../support/free_port.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <spawn.h>
@@ -41,6 +43,8 @@
 
 extern char** environ;
 
+using erlnode::bench::free_port;
+
 namespace {
 
 using clock_type = std::chrono::steady_clock;
@@ -50,19 +54,6 @@ struct options {
   int n_erl = 10;        // runs of erl -eval (about a second each)
   std::string baseline;  // another erlnode-call executable to measure alongside
 };
-
-int free_port() {
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (s < 0 || ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-    throw std::runtime_error("no free port");
-  ::close(s);
-  return ntohs(a.sin_port);
-}
 
 // Starts argv (PATH searched) with `env` added; stdout to `out_fd` (-1: /dev/null), stderr
 // to /dev/null, stdin from /dev/null.

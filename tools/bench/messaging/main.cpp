@@ -10,6 +10,8 @@
 #include "erlnode_peer.hpp"
 #include "messages.hpp"
 
+#include "../support/free_port.hpp"
+
 #include <erlnode/node.hpp>
 
 #include <arpa/inet.h>
@@ -43,6 +45,9 @@
 namespace eb = erlnode::bench;
 using namespace std::chrono_literals;
 
+using erlnode::bench::free_port;
+using erlnode::bench::port_open;
+
 namespace {
 
 constexpr long receiver_busy_poll_us = 200;
@@ -54,31 +59,6 @@ struct options {
   std::string self = "/proc/self/exe";
   std::string escript = "escript";
 };
-
-// A TCP port that was free on 127.0.0.1 a moment ago.
-int free_port() {
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (s < 0 || ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-    throw std::runtime_error("no free port");
-  ::close(s);
-  return ntohs(a.sin_port);
-}
-
-bool port_open(int port) {
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(s);
-  return ok;
-}
 
 // "ready NODE" from a freshly started receiver.
 std::string wait_ready(eb::child_process& c, const char* what) {
