@@ -4,7 +4,9 @@
 set -euo pipefail
 src=$1
 build=$2
-export ERL_EPMD_PORT=$((30000 + RANDOM % 20000))
+# Below Linux's ephemeral range (32768-60999): a port there can be taken at any moment by
+# another test's outgoing connection.
+export ERL_EPMD_PORT=$((20000 + RANDOM % 12000))
 out=$("$src/scripts/demo" --no-build --build-dir "$build" 2>&1) || { echo "$out"; exit 1; }
 echo "$out"
 status=0
