@@ -284,6 +284,47 @@ TEST_CASE("without fragments, 64 MB binaries go both ways as single packets") {
   CHECK(*m2 == term(tuple{atom("next"), 2}));
 }
 
+TEST_CASE("terms holding many binaries (sent from the binaries, not copied) reach erl intact") {
+  // Binaries of 16 KiB and more go out from their own memory, between the message's other
+  // bytes; with and without fragments, across fragment boundaries, sub-binaries and bitstrings.
+  for (bool frag : {true, false}) {
+    CAPTURE(frag);
+    epmd_instance e;
+    erl_node erl({.epmd_port = e.port()});
+    auto o = opts_for(erl, e);
+    o.fragments = frag;
+    cpp_node c(o);
+    REQUIRE(c.start() == std::error_code());
+    auto mb = c->create_mailbox(atom("echo_back")).value();
+    CHECK(erl.eval("C = '" + c.name() +
+                   "', register(echo, spawn(fun F() -> receive M -> {echo_back, C} ! M, F() end "
+                   "end)), ok") == "ok");
+    atom en(erl.node_name());
+    auto bytes_of = [](std::size_t n, unsigned seed) {
+      std::vector<std::uint8_t> v(n);
+      for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::uint8_t>(i * 31 + seed);
+      return v;
+    };
+    std::vector<term> parts;
+    for (std::size_t n : {1000, 16383, 16384, 16385, 65535, 65536, 70000, 200000, 1000})
+      parts.push_back(binary(bytes_of(n, static_cast<unsigned>(n))));
+    auto whole = bytes_of(300000, 7);
+    auto owner = std::make_shared<std::vector<std::uint8_t>>(whole);
+    parts.push_back(binary::shared(owner, owner->data() + 1000, 100000));  // a sub-binary
+    parts.push_back(binary::bits(bytes_of(40000, 3), 5));                  // 319,997 bits
+    term msg(tuple{atom("many"), list(parts), map{{atom("k"), binary(bytes_of(90000, 9))}},
+                   tuple{binary(bytes_of(20000, 1)), 42, binary(bytes_of(20000, 2))}});
+    for (int i = 0; i < 3; ++i) REQUIRE(!mb.send(atom("echo"), en, msg));
+    for (int i = 0; i < 3; ++i) {
+      auto back = mb.receive(30s);
+      REQUIRE(back);
+      CHECK(*back == msg);
+    }
+    CHECK(erl.eval("{true, true} =:= {is_pid(whereis(echo)), lists:member('" + c.name() +
+                   "', nodes(hidden))}") == "true");
+  }
+}
+
 TEST_CASE("erl decodes our atom-cached messages") {
   epmd_instance e;
   erl_node erl({.epmd_port = e.port()});

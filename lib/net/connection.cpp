@@ -109,8 +109,38 @@ void connection_base::became_up() {
 }
 
 namespace {
+// Binary payloads this large are sent from the binary itself (no copy into the message);
+// smaller ones are copied: a few more bytes copied cost less than more pieces per write.
+constexpr std::size_t ref_min = 16u << 10;
+
+// Moves `iov`'s bytes into m (own bytes appended to m.data, large binary payloads as refs).
+// encode_iov's buffers alternate: its own bytes (one contiguous vector, each payload is
+// preceded by its header there), then a payload, then own bytes again. Returns false if the
+// buffers do not look like that (then the caller copies everything).
+bool take_iov(const etf::iov_encoding& iov, const term& payload, detail::out_message& m) {
+  const auto bufs = iov.buffers();
+  const std::uint8_t* own_next = bufs.empty() ? nullptr : bufs[0].data();
+  for (std::size_t i = 0; i < bufs.size(); ++i)
+    if (i % 2 == 0) {
+      if (bufs[i].data() != own_next) return false;
+      own_next += bufs[i].size();
+    }
+  for (std::size_t i = 0; i < bufs.size(); ++i) {
+    const auto b = bufs[i];
+    if (i % 2 == 0 || b.size() < ref_min) {
+      m.data.insert(m.data.end(), b.begin(), b.end());
+    } else {
+      m.refs.push_back({m.data.size(), b.data(), b.size()});
+      m.ref_bytes += b.size();
+    }
+  }
+  if (!m.refs.empty()) m.keep = payload;
+  return true;
+}
+
 std::error_code encode_message(const term& control, const term* payload, dist::dflags flags,
-                               detail::out_message& m, detail::message_atoms& atoms) {
+                               detail::out_message& m, detail::message_atoms& atoms,
+                               etf::iov_encoding& iov) {
   etf::encode_options o;
   o.minor_version = 2;
   const bool header = (flags & (dist::flag::dist_hdr_atom_cache | dist::flag::fragments)) != 0;
@@ -120,7 +150,21 @@ std::error_code encode_message(const term& control, const term* payload, dist::d
   }
   if (!etf::encode_to(control, m.data, o)) return make_error_code(node_errc::bad_term);
   m.ctl_size = m.data.size();
-  if (payload && !etf::encode_to(*payload, m.data, o)) return make_error_code(node_errc::bad_term);
+  if (!payload) return {};
+  // The payload through encode_iov, so that large binaries are not copied. A payload without
+  // any is copied once (into data), like encode_to would write it.
+  if (!etf::encode_iov(*payload, iov, o)) return make_error_code(node_errc::bad_term);
+  if (iov.buffers().size() == 1) {
+    const auto b = iov.buffers()[0];
+    m.data.insert(m.data.end(), b.begin(), b.end());
+  } else if (!take_iov(iov, *payload, m)) {
+    m.refs.clear();
+    m.ref_bytes = 0;
+    m.keep = term();
+    m.data.resize(m.ctl_size);
+    for (auto b : iov.buffers()) m.data.insert(m.data.end(), b.begin(), b.end());
+  }
+  iov.clear();
   return {};
 }
 
@@ -129,6 +173,7 @@ std::error_code encode_message(const term& control, const term* payload, dist::d
 struct encode_scratch {
   detail::out_message m;
   detail::message_atoms atoms;
+  etf::iov_encoding iov;
 };
 thread_local encode_scratch scratch;
 constexpr std::size_t scratch_keep = 256u << 10;
@@ -137,6 +182,9 @@ detail::out_message& scratch_message(std::uint64_t sender) {
   auto& m = scratch.m;
   m.data.clear();
   m.atoms.clear();
+  m.refs.clear();
+  m.ref_bytes = 0;
+  m.keep = term();
   m.ctl_size = 0;
   m.sender = sender;
   scratch.atoms.clear();
@@ -148,7 +196,7 @@ std::error_code connection_base::send(const term& control, const term* payload,
                                       std::uint64_t sender, send_wait wait) {
   if (!up_.load(std::memory_order_acquire)) return make_error_code(node_errc::not_connected);
   auto& m = scratch_message(sender);
-  if (auto ec = encode_message(control, payload, flags_, m, scratch.atoms)) return ec;
+  if (auto ec = encode_message(control, payload, flags_, m, scratch.atoms, scratch.iov)) return ec;
   m.atoms.assign(scratch.atoms.list().begin(), scratch.atoms.list().end());
   const bool blocking = wait == send_wait::blocking && !strand_.running_in_this_thread();
   bool ok;
@@ -156,6 +204,7 @@ std::error_code connection_base::send(const term& control, const term* payload,
     ok = blocking ? queue_->push_blocking(std::move(m)) : (queue_->push(std::move(m)), true);
   else
     ok = queue_->push_copy(m, blocking);
+  m.keep = term();  // the queue holds its own copy
   if (!ok) return make_error_code(node_errc::closed);
   kick_writer();
   return {};
@@ -170,7 +219,7 @@ void connection_base::async_send(const term& control, const term* payload, std::
   detail::out_message m;
   m.sender = sender;
   detail::message_atoms atoms;
-  if (auto ec = encode_message(control, payload, flags_, m, atoms)) {
+  if (auto ec = encode_message(control, payload, flags_, m, atoms, scratch.iov)) {
     done(ec);
     return;
   }

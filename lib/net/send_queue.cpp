@@ -44,12 +44,17 @@ bool send_queue::push_copy(const out_message& m, bool blocking) {
   return true;
 }
 
+namespace {
+constexpr std::size_t chunk_size = 64u << 10;
+}
+
 bool send_queue::fast_path_open(const out_message& m) const noexcept {
-  return pending_items_ == 0 && parked_.empty() && !is_big(m);
+  // Large messages are not copied into chunks: they are items (and their refs stay refs).
+  return pending_items_ == 0 && parked_.empty() && m.refs.empty() && m.size() <= chunk_size &&
+         !is_big(m);
 }
 
 void send_queue::append_raw_locked(const out_message& m) {
-  constexpr std::size_t chunk_size = 64u << 10;
   // Worst case of the framing: length, 131 68, and the cache refs (flags + one full entry per
   // atom).
   const std::size_t need = m.data.size() + 16 + m.atoms.size() * 260;
@@ -141,7 +146,7 @@ bool send_queue::empty() const {
 
 bool send_queue::is_big(const out_message& m) const noexcept {
   return mode_ == wire_mode::fragments &&
-         m.data.size() - std::min(m.ctl_size, m.data.size()) > lim_.fragment_size;
+         m.size() - std::min(m.ctl_size, m.size()) > lim_.fragment_size;
 }
 
 bool send_queue::has_room(const out_message& m) const noexcept {
@@ -150,8 +155,8 @@ bool send_queue::has_room(const out_message& m) const noexcept {
 
 void send_queue::push_locked(out_message m) {
   auto it = std::make_shared<item>();
-  it->size = m.data.size();
-  std::size_t payload = m.data.size() - std::min(m.ctl_size, m.data.size());
+  it->size = m.size();
+  std::size_t payload = m.size() - std::min(m.ctl_size, m.size());
   if (mode_ == wire_mode::fragments && payload > lim_.fragment_size) {
     it->fragmented = true;
     it->total = (payload + lim_.fragment_size - 1) / lim_.fragment_size;
@@ -194,17 +199,21 @@ void send_queue::emit_whole(batch& b, item& it) {
   auto& a = b.arena;
   const std::size_t at = write_head(a, it.m.atoms);
   std::size_t head = a.size() - at;
-  put_u32_at(a, at, static_cast<std::uint32_t>(head - 4 + it.m.data.size()));
+  const std::size_t size = it.m.size();
+  put_u32_at(a, at, static_cast<std::uint32_t>(head - 4 + size));
   b.pieces.push_back({true, at, nullptr, head});
-  if (!it.m.data.empty()) b.pieces.push_back({false, 0, it.m.data.data(), it.m.data.size()});
-  b.bytes += head + it.m.data.size();
-  b.queue_bytes += it.m.data.size();
-  b.small_bytes += it.m.data.size();
+  it.m.for_each_piece(0, size, [&](const std::uint8_t* p, std::size_t n) {
+    b.pieces.push_back({false, 0, p, n});
+  });
+  b.bytes += head + size;
+  b.queue_bytes += size;
+  b.small_bytes += size;
 }
 
 void send_queue::emit_fragment(batch& b, item& it) {
   auto& a = b.arena;
   const std::size_t fs = lim_.fragment_size;
+  const std::size_t size = it.m.size();
   const std::size_t ctl = std::min(it.m.ctl_size, it.m.data.size());
   std::size_t at = a.size();
   a.resize(at + 4);
@@ -216,18 +225,20 @@ void send_queue::emit_fragment(batch& b, item& it) {
     put_u64(a, it.total);
     cw_(it.m.atoms, a);
     from = 0;
-    len = ctl + std::min(fs, it.m.data.size() - ctl);
+    len = ctl + std::min(fs, size - ctl);
   } else {
     a.push_back(70);
     put_u64(a, it.seq);
     put_u64(a, it.total - it.sent);
     from = ctl + it.sent * fs;
-    len = std::min(fs, it.m.data.size() - from);
+    len = std::min(fs, size - from);
   }
   std::size_t head = a.size() - at;
   put_u32_at(a, at, static_cast<std::uint32_t>(head - 4 + len));
   b.pieces.push_back({true, at, nullptr, head});
-  b.pieces.push_back({false, 0, it.m.data.data() + from, len});
+  it.m.for_each_piece(from, len, [&](const std::uint8_t* p, std::size_t n) {
+    b.pieces.push_back({false, 0, p, n});
+  });
   b.bytes += head + len;
   b.queue_bytes += len;
   ++it.sent;

@@ -18,7 +18,9 @@
 
 #include <erlnode/atom.hpp>
 #include <erlnode/net/completion.hpp>
+#include <erlnode/term.hpp>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -36,11 +38,56 @@ namespace erlnode::net::detail {
 // One message, encoded. In header mode the terms have no 131 byte and may hold
 // ATOM_CACHE_REF i, which stands for atoms[i]; in pass-through mode data is the whole packet
 // after the 112 byte (131 Ctl [131 Msg]) and atoms is empty.
+//
+// Large binary payloads need not be copied: `refs` lists byte ranges (of binaries held by
+// `keep`) that belong between the bytes of data, so the message's bytes are data[0, refs[0].at),
+// refs[0]'s bytes, data[refs[0].at, refs[1].at), ... and the rest of data. The control term is
+// always in data.
 struct out_message {
+  struct ref {
+    std::size_t at;  // offset in data the bytes go before
+    const std::uint8_t* p;
+    std::size_t n;
+  };
   std::vector<atom> atoms;
   std::vector<std::uint8_t> data;
   std::size_t ctl_size = 0;  // the control term's bytes at the start of data
   std::uint64_t sender = 0;  // ordering key (0: none)
+  std::vector<ref> refs;
+  std::size_t ref_bytes = 0;  // sum of refs' n
+  term keep;                  // holds what refs point into (terms are immutable while shared)
+
+  std::size_t size() const noexcept { return data.size() + ref_bytes; }
+  // Appends `n` of the message's bytes from `from` (outside the control term's part when
+  // refs are used) as pieces: f(pointer, length).
+  template <class F>
+  void for_each_piece(std::size_t from, std::size_t n, F&& f) const {
+    std::size_t own = 0, logical = 0;  // start of the current own run, in data and overall
+    auto emit_own = [&](std::size_t own_end) {
+      const std::size_t run = own_end - own;
+      if (n > 0 && from < logical + run) {
+        const std::size_t skip = from > logical ? from - logical : 0;
+        const std::size_t take = std::min(run - skip, n);
+        f(data.data() + own + skip, take);
+        from += take;
+        n -= take;
+      }
+      logical += run;
+      own = own_end;
+    };
+    for (const ref& r : refs) {
+      emit_own(r.at);
+      if (n > 0 && from < logical + r.n) {
+        const std::size_t skip = from - logical;
+        const std::size_t take = std::min(r.n - skip, n);
+        f(r.p + skip, take);
+        from += take;
+        n -= take;
+      }
+      logical += r.n;
+    }
+    emit_own(data.size());
+  }
 };
 
 enum class wire_mode {

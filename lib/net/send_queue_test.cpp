@@ -108,6 +108,59 @@ TEST_CASE("large messages are fragmented and interleaved with other senders' mes
   CHECK(q.packets() == 0);
 }
 
+namespace {
+// A message whose bytes are partly referenced (binary payloads) rather than copied.
+out_message with_refs(std::vector<std::uint8_t>& logical, std::uint64_t sender) {
+  // ctl 4 bytes, own 3, ref 150, own 5, ref 7, ref 40 (adjacent), own 2
+  out_message m;
+  std::vector<std::uint8_t> r1(150), r2(7), r3(40);
+  for (std::size_t i = 0; i < r1.size(); ++i) r1[i] = static_cast<std::uint8_t>(100 + i);
+  for (std::size_t i = 0; i < r2.size(); ++i) r2[i] = static_cast<std::uint8_t>(30 + i);
+  for (std::size_t i = 0; i < r3.size(); ++i) r3[i] = static_cast<std::uint8_t>(60 + i);
+  binary b1(r1), b2(r2), b3(r3);
+  m.keep = tuple{b1, b2, b3};
+  m.data = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14};
+  m.ctl_size = 4;
+  m.sender = sender;
+  m.refs = {{7, b1.data(), b1.size()}, {12, b2.data(), b2.size()}, {12, b3.data(), b3.size()}};
+  m.ref_bytes = 197;
+  logical = {1, 2, 3, 4, 5, 6, 7};
+  logical.insert(logical.end(), r1.begin(), r1.end());
+  logical.insert(logical.end(), {8, 9, 10, 11, 12});
+  logical.insert(logical.end(), r2.begin(), r2.end());
+  logical.insert(logical.end(), r3.begin(), r3.end());
+  logical.insert(logical.end(), {13, 14});
+  return m;
+}
+}  // namespace
+
+TEST_CASE("referenced payload bytes go out in place, whole or split into fragments") {
+  std::vector<std::uint8_t> logical;
+  for (std::size_t fs : {1000, 100, 37, 7, 1}) {
+    CAPTURE(fs);
+    send_queue::limits lim;
+    lim.fragment_size = fs;
+    send_queue q(fs == 1000 ? wire_mode::header : wire_mode::fragments, lim, no_atoms());
+    q.push(with_refs(logical, 1));  // the keep term is the queue's only reference now
+    CHECK(q.bytes() == logical.size());
+    std::vector<std::uint8_t> got;
+    send_queue::batch b;
+    std::size_t packets = 0;
+    while (q.next_batch(b)) {
+      for (auto& p : packets_of(b)) {
+        ++packets;
+        const std::size_t head = p.bytes[1] == 68 ? 3 : 19;  // 131,68,N or 131,69/70,seq,n(,N)
+        const std::size_t skip = p.bytes[1] == 70 ? 18 : head;
+        got.insert(got.end(), p.bytes.begin() + static_cast<std::ptrdiff_t>(skip), p.bytes.end());
+      }
+      q.batch_done(b);
+    }
+    CHECK(got == logical);
+    CHECK(packets == (fs == 1000 ? 1 : (logical.size() - 4 + fs - 1) / fs));
+    CHECK(q.bytes() == 0);
+  }
+}
+
 TEST_CASE("a full queue parks async senders until the writer drains it") {
   boost::asio::io_context io;
   send_queue::limits lim;
