@@ -7,6 +7,34 @@
 //   auto mb = n.create_mailbox(erlnode::atom("server")).value();
 //   auto msg = co_await mb.async_receive(use_awaitable);
 //
+// Dynamic names (node_options::named_by; OTP 23+ `erl -sname undefined` as seen from the node
+// that asks a peer for its name, DFLAG_NAME_ME):
+//
+//   erlnode::node n(io.get_executor(), {.cookie = "secret", .named_by = "server@host"});
+//   co_await n.async_start(use_awaitable);  // n.name() is now e.g. '2PMHF4KHSNFPS@thishost'
+//
+// - async_start dials `named_by` asking for a name and completes once that connection is up;
+//   the peer's "named:" answer gives the name ("<random>@host") and the creation. Until then
+//   name() is the empty atom and creation() 0. On failure async_start completes with the
+//   connection's reason (dist::errc::status_not_allowed when the peer refuses to name us, e.g.
+//   an erlnode peer or an erl with net_kernel:allow/1 not listing our host; the cookie and
+//   epmd errors as for async_connect) and may be called again.
+// - The node never listens and is not registered in epmd (OTP: a dynamic name implies
+//   dist_listen=false), so only it dials others; it is always hidden (OTP forces that too;
+//   node_options::hidden = false is refused with std::errc::invalid_argument), port() is 0.
+//   After start it connects to other nodes (async_connect, auto-connect) under its new name.
+// - Pids and references carry the node's name, so none may exist before it is known:
+//   create_mailbox() and make_ref() throw std::logic_error before async_start has completed,
+//   create_mailbox(name) returns node_errc::not_started, and spawn() must not be called then.
+//   (OTP renames its existing pids instead; a pid here is a value and cannot follow.)
+// - The name lives as long as the connection that gave it. When that connection goes down
+//   (the peer stopped or disconnected us, a tick timeout, or our own disconnect()), the node
+//   stops as stop() does: every other connection closes (monitor_nodes subscribers see each
+//   nodedown), later connects fail with node_errc::closed, and local mailboxes keep working
+//   among themselves. OTP restarts its distribution then and asks for a new name; the peer
+//   hands the old name (creation + 1) to the next node from our host that asks. To get a
+//   name again, make a new node.
+//
 // All internal work runs on a strand of the given executor; the public functions may be called
 // from any thread. The node answers what OTP expects from any node (net_adm:ping, monitors of
 // unknown processes, UNLINK_ID), and in visible mode enough of `global`, `rpc` and `pg` for
@@ -81,6 +109,10 @@ struct node_options {
   // price: the sending BEAM spends about twice the CPU per byte of a large message (README,
   // performance). Off, every message is one packet, as with ei.
   bool fragments = true;
+  // Dynamic name: the peer ("name@host") that gives this node its name (see "Dynamic names"
+  // above). `name` is then "" (this host: the short hostname, or the fully qualified one with
+  // long_names) or "@host".
+  std::string named_by;
 };
 
 enum class node_type { visible, hidden };
@@ -143,7 +175,8 @@ class node {
   // Closes everything; pending operations complete with node_errc::closed.
   void stop();
 
-  // A new pid. With a name: registered too (node_errc::name_taken if in use).
+  // A new pid. With a name: registered too (node_errc::name_taken if in use). On a
+  // dynamic-name node, only after async_start has completed (see above).
   mailbox create_mailbox();
   result<mailbox> create_mailbox(atom registered_name);
   // A fresh reference of this node.
@@ -161,7 +194,7 @@ class node {
   // The rpc service (<erlnode/rpc.hpp>): handlers for rpc:call/erpc:call from other nodes.
   rpc_server& rpc();
 
-  atom name() const;  // name@host
+  atom name() const;  // name@host (the empty atom while a dynamic name is not yet known)
   std::uint32_t creation() const;
   std::uint16_t port() const;  // listening port (after start)
   executor_type get_executor() const;

@@ -37,6 +37,12 @@ struct node_name {
 // added: the short hostname, or the fully qualified one for long names) or "x@host".
 result<node_name> make_node_name(std::string_view n, bool long_names);
 
+// The host of a node that gets its name from a peer (node_options::named_by, DFLAG_NAME_ME):
+// `n` is "" (this machine: the short hostname, or the fully qualified one for long names) or
+// "@host". The result has an empty `name`. Short/long rules as for a peer's host (erl checks
+// the name the peer gives back the same way).
+result<node_name> make_dynamic_host(std::string_view n, bool long_names);
+
 // Splits and validates a peer's "name@host" for an outgoing connection from a node using
 // short or long names, refusing the mixes erl refuses (an IP literal is allowed with both).
 result<node_name> parse_peer_name(std::string_view full, bool long_names);

@@ -15,9 +15,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <random>
+#include <stdexcept>
 
 // GCC 12 flags Asio 1.74's awaitable frame allocator (a false positive in its recycling
 // allocator); coroutines in this file would otherwise warn.
@@ -30,6 +33,16 @@ using asio::ip::tcp;
 
 // ------------------------------------------------------------------------------------------
 // node: thin wrappers
+
+namespace {
+// Pids and refs carry the node's name: on a dynamic-name node none may exist before it.
+void require_named(const detail::node_impl& n, const char* what) {
+  if (!n.named())
+    throw std::logic_error(std::string("erlnode::node::") + what +
+                           ": a dynamic-name node (node_options::named_by) has no name before "
+                           "async_start has completed");
+}
+}  // namespace
 
 node::node(executor_type ex, node_options opts)
     : impl_(std::make_shared<detail::node_impl>(std::move(ex), std::move(opts))) {}
@@ -45,14 +58,21 @@ void node::ping_impl(std::string peer, net::any_completion<std::error_code, bool
 }
 bool node::disconnect(atom peer) { return impl_->disconnect(peer); }
 void node::stop() { impl_->stop(); }
-mailbox node::create_mailbox() { return impl_->new_mailbox(); }
+mailbox node::create_mailbox() {
+  require_named(*impl_, "create_mailbox");
+  return impl_->new_mailbox();
+}
 result<mailbox> node::create_mailbox(atom n) {
+  if (!impl_->named()) return erlnode::error(node_errc::not_started);
   mailbox mb = impl_->new_mailbox();
   if (auto r = mb.register_name(n); !r) return r.error();
   return result<mailbox>(std::move(mb));
 }
-reference node::make_ref() { return impl_->make_ref(); }
-atom node::name() const { return impl_->name(); }
+reference node::make_ref() {
+  require_named(*impl_, "make_ref");
+  return impl_->make_ref();
+}
+atom node::name() const { return impl_->named() ? impl_->name() : atom(); }
 std::uint32_t node::creation() const { return impl_->creation(); }
 std::uint16_t node::port() const { return impl_->port(); }
 node::executor_type node::get_executor() const { return impl_->executor(); }
@@ -71,14 +91,94 @@ void node::test_pause_ticks(atom peer, bool paused) { impl_->test_pause_ticks(pe
 
 namespace detail {
 
+namespace {
+// The socket of a dynamic-name request (node_options::named_by): a TCP socket that keeps a
+// copy of the first handshake message from the peer. That message is the "named:" status with
+// our name and creation, which net::connection checks (the host must be ours, the name valid)
+// but keeps to itself.
+class naming_socket {
+ public:
+  using executor_type = tcp::socket::executor_type;
+  using lowest_layer_type = tcp::socket::lowest_layer_type;
+  explicit naming_socket(tcp::socket s) : s_(std::move(s)) {}
+
+  executor_type get_executor() { return s_.get_executor(); }
+  lowest_layer_type& lowest_layer() { return s_.lowest_layer(); }
+
+  template <class Buffers, class Token>
+  auto async_read_some(const Buffers& b, Token&& token) {
+    return asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+        [this, b](auto h) {
+          s_.async_read_some(
+              b, [this, b, h = std::move(h)](boost::system::error_code ec, std::size_t n) mutable {
+                keep(b, n);
+                std::move(h)(ec, n);
+              });
+        },
+        token);
+  }
+  template <class Buffers, class Token>
+  auto async_write_some(const Buffers& b, Token&& token) {
+    return s_.async_write_some(b, std::forward<Token>(token));
+  }
+
+  // Name and creation from the status message ('s' "named:" u16 len, name, u32 creation,
+  // after its 2-byte length), once it is complete; nullopt if it is not a named: status.
+  std::optional<std::pair<std::string, std::uint32_t>> assigned() const {
+    static constexpr std::string_view prefix = "snamed:";
+    if (seen_.size() < 2) return std::nullopt;
+    const std::size_t len = (std::size_t{seen_[0]} << 8) | seen_[1];
+    if (seen_.size() - 2 < len || len < prefix.size() + 2) return std::nullopt;
+    const std::uint8_t* m = seen_.data() + 2;
+    if (!std::equal(prefix.begin(), prefix.end(), m)) return std::nullopt;
+    const std::size_t nlen = (std::size_t{m[7]} << 8) | m[8];
+    if (len - 9 < nlen + 4) return std::nullopt;
+    std::string name(reinterpret_cast<const char*>(m + 9), nlen);
+    const std::uint8_t* c = m + 9 + nlen;
+    std::uint32_t creation = (std::uint32_t{c[0]} << 24) | (std::uint32_t{c[1]} << 16) |
+                             (std::uint32_t{c[2]} << 8) | c[3];
+    return std::make_pair(std::move(name), creation);
+  }
+
+ private:
+  // The first message is at most 2 + 8192 bytes (the handshake's message bound).
+  static constexpr std::size_t keep_max = 2 + 8192;
+  template <class Buffers>
+  void keep(const Buffers& b, std::size_t n) {
+    const std::size_t take = std::min(n, keep_max - seen_.size());
+    if (take == 0) return;
+    const std::size_t old = seen_.size();
+    seen_.resize(old + take);
+    asio::buffer_copy(asio::buffer(seen_.data() + old, take), b, take);
+  }
+
+  tcp::socket s_;
+  std::vector<std::uint8_t> seen_;
+};
+}  // namespace
+
 node_impl::node_impl(asio::any_io_executor ex, node_options o)
     : ex_(ex), strand_(asio::make_strand(ex)), opts_(std::move(o)), system_pid_(atom(), 0, 0, 0) {
-  auto nn = make_node_name(opts_.name, opts_.long_names);
-  if (nn) {
-    nn_ = *nn;
-    name_ = atom(nn_.full());
+  if (!opts_.named_by.empty()) {
+    dynamic_ = true;
+    auto host = make_dynamic_host(opts_.name, opts_.long_names);
+    auto peer = atom::make(opts_.named_by);
+    if (!host)
+      name_error_ = host.error().code;
+    else if (!peer)
+      name_error_ = make_error_code(node_errc::bad_node_name);
+    else if (!opts_.hidden)
+      name_error_ = std::make_error_code(std::errc::invalid_argument);
+    if (host) nn_ = *host;
+    if (peer) naming_peer_ = *peer;
   } else {
-    name_error_ = nn.error().code;
+    auto nn = make_node_name(opts_.name, opts_.long_names);
+    if (nn) {
+      nn_ = *nn;
+      name_ = atom(nn_.full());
+    } else {
+      name_error_ = nn.error().code;
+    }
   }
   std::random_device rd;
   ref_salt_ = rd();
@@ -90,7 +190,8 @@ node_impl::~node_impl() = default;
 
 void node_impl::log(log_level l, const std::string& s) const {
   if (opts_.logger) return opts_.logger(l, s);
-  if (l >= log_level::warning) std::cerr << "erlnode " << str(name_) << ": " << s << "\n";
+  if (l >= log_level::warning)
+    std::cerr << "erlnode " << (named() ? str(name_) : "(unnamed)") << ": " << s << "\n";
 }
 
 void node_impl::start(net::any_completion<std::error_code> h) {
@@ -100,12 +201,35 @@ void node_impl::start(net::any_completion<std::error_code> h) {
 
 asio::awaitable<void> node_impl::run_start(net::any_completion<std::error_code> h) {
   auto self = shared_from_this();
-  if (name_error_) co_return h(name_error_);
+  if (name_error_) {
+    if (dynamic_)
+      log(log_level::error,
+          "cannot ask " + opts_.named_by + " for a name: " +
+              (name_error_ == std::errc::invalid_argument
+                   ? std::string("a dynamic-name node is always hidden (hidden = false given)")
+                   : "name \"" + opts_.name + "\": " + name_error_.message() +
+                         " (with named_by, name is \"\" or \"@host\")"));
+    co_return h(name_error_);
+  }
   if (!opts_.cookie) {
     auto c = default_cookie();
     if (!c) co_return h(c.error().code);
     std::lock_guard lk(cookie_m_);
     cookie_ = *c;
+  }
+  if (dynamic_) {
+    // No listen socket and no epmd registration (OTP: a dynamic name implies
+    // dist_listen=false). Start completes when the naming connection is up (naming_done).
+    naming_error_ = {};
+    std::unique_lock lk(peers_m_);
+    auto [it, fresh] = peers_.try_emplace(naming_peer_);
+    it->second.waiters.emplace_back(
+        [self, h = std::move(h)](std::error_code ec) mutable {
+          self->naming_done(ec, std::move(h));
+        },
+        strand_);
+    if (fresh) start_dial_locked(naming_peer_, it->second);
+    co_return;
   }
   if (auto ec = co_await listen()) co_return h(ec);
   if (opts_.epmd_less_port) {
@@ -120,7 +244,11 @@ asio::awaitable<void> node_impl::run_start(net::any_completion<std::error_code> 
   }
   system_pid_ = pid(name_, 1, 0, creation_);
   next_pid_ = 2;
-  asio::co_spawn(strand_, accept_loop(), asio::detached);
+  finish_start(std::move(h));
+}
+
+void node_impl::finish_start(net::any_completion<std::error_code> h) {
+  if (acceptor_) asio::co_spawn(strand_, accept_loop(), asio::detached);
   std::vector<std::function<void()>> fs;
   {
     std::lock_guard lk(running_m_);
@@ -129,6 +257,17 @@ asio::awaitable<void> node_impl::run_start(net::any_completion<std::error_code> 
   }
   for (auto& f : fs) f();
   h(std::error_code());
+}
+
+void node_impl::naming_done(std::error_code ec, net::any_completion<std::error_code> h) {
+  if (!ec && stopped_) ec = make_error_code(node_errc::closed);  // named, then lost already
+  if (ec) {
+    if (!named_ && naming_error_) ec = naming_error_;  // the handshake's own reason
+    naming_error_ = {};
+    if (!named_) started_ = false;  // async_start may be called again
+    return h(ec);
+  }
+  finish_start(std::move(h));
 }
 
 void node_impl::when_started(std::function<void()> f) {
@@ -261,7 +400,13 @@ net::connection_settings node_impl::settings_for(dist::handshake_role role,
 }
 
 void node_impl::connect(atom peer, net::any_completion<std::error_code> h) {
-  if (!started_ || port_ == 0) return h(make_error_code(node_errc::not_started));
+  if (stopped_) return h(make_error_code(node_errc::closed));
+  if (!started_ || (dynamic_ ? !named_.load(std::memory_order_acquire) : port_ == 0))
+    return h(make_error_code(node_errc::not_started));
+  add_connect_waiter(peer, std::move(h));
+}
+
+void node_impl::add_connect_waiter(atom peer, net::any_completion<std::error_code> h) {
   if (peer == name_) return h(std::error_code());
   std::unique_lock lk(peers_m_);
   auto [it, fresh] = peers_.try_emplace(peer);
@@ -280,6 +425,11 @@ void node_impl::start_dial_locked(atom peer, peer_entry& e) {
 
 asio::awaitable<void> node_impl::dial(atom peer) {
   auto self = shared_from_this();
+  if (stopped_) {
+    dial_failed(peer, make_error_code(node_errc::closed),
+                "cannot connect to " + str(peer) + ": the node is stopped");
+    co_return;
+  }
   auto pn = parse_peer_name(str(peer), opts_.long_names);
   if (!pn) {
     dial_failed(peer, make_error_code(node_errc::bad_node_name),
@@ -326,9 +476,18 @@ asio::awaitable<void> node_impl::dial(atom peer) {
     co_return;
   }
   s.set_option(tcp::no_delay(true), ec);
-  auto c = std::make_shared<net::connection<tcp::socket>>(
-      strand_, settings_for(dist::handshake_role::initiator, str(peer)), weak_from_this(),
-      std::move(s));
+  auto settings = settings_for(dist::handshake_role::initiator, str(peer));
+  std::shared_ptr<net::connection_base> c;
+  if (dynamic_ && !named_ && peer == naming_peer_) {
+    // Ask for a name: 'N' with the host only and DFLAG_NAME_ME (creation 0 on the wire).
+    settings.handshake.this_node = nn_.host;
+    settings.handshake.this_flags |= dist::flag::name_me;
+    c = std::make_shared<net::connection<naming_socket>>(strand_, std::move(settings),
+                                                         weak_from_this(), std::move(s));
+  } else {
+    c = std::make_shared<net::connection<tcp::socket>>(strand_, std::move(settings),
+                                                       weak_from_this(), std::move(s));
+  }
   {
     std::unique_lock lk(peers_m_);
     auto it = peers_.find(peer);
@@ -391,6 +550,28 @@ void node_impl::on_up(net::connection_base& c) {
   auto pa = atom::make(c.peer_name());
   if (!pa) return c.close(make_error_code(node_errc::bad_node_name), "bad peer name");
   atom peer = *pa;
+  if (dynamic_ && !named_ && peer == naming_peer_ && c.role() == dist::handshake_role::initiator) {
+    // The naming connection: take our name and creation before anything else on it runs
+    // (its messages come after this, on the same strand).
+    auto* nc = dynamic_cast<net::connection<naming_socket>*>(&c);
+    auto got = nc ? nc->next_layer().assigned() : std::nullopt;
+    std::optional<atom> a;
+    if (got)
+      if (auto made = atom::make(got->first)) a = *made;
+    if (!a || got->second == 0) {
+      naming_error_ = make_error_code(node_errc::handshake_failed);
+      return c.close(naming_error_, "no usable name in " + str(peer) + "'s named: status");
+    }
+    name_ = *a;
+    creation_ = got->second;
+    system_pid_ = pid(name_, 1, 0, creation_);
+    next_pid_ = 2;
+    port_ = 1;  // "may dial" for routing's auto-connect (port() still reports 0)
+    naming_conn_ = &c;
+    named_.store(true, std::memory_order_release);
+    log(log_level::info,
+        "named " + str(name_) + " (creation " + std::to_string(got->second) + ") by " + str(peer));
+  }
   std::vector<net::any_completion<std::error_code>> ws;
   std::vector<std::pair<outgoing, net::any_completion<std::error_code>>> q;
   std::shared_ptr<net::connection_base> old;
@@ -423,6 +604,10 @@ void node_impl::on_up(net::connection_base& c) {
 void node_impl::on_down(net::connection_base& c, std::error_code why, const std::string& detail) {
   std::string pn = c.peer_name();
   auto pa = atom::make(pn);
+  if (dynamic_ && !named_ && pa && *pa == naming_peer_ && !naming_error_)
+    naming_error_ = why ? why : make_error_code(node_errc::handshake_failed);
+  const bool lost_name = naming_conn_ == &c;
+  if (lost_name) naming_conn_ = nullptr;
   bool was_up = false;
   node_type t = node_type::hidden;
   std::vector<net::any_completion<std::error_code>> ws;
@@ -484,6 +669,12 @@ void node_impl::on_down(net::connection_base& c, std::error_code why, const std:
     else if (why == node_errc::disconnected)
       reason = atom("disconnect");
     node_event(*pa, false, t, reason);
+  }
+  if (lost_name) {
+    log(log_level::error, "the connection to " + pn +
+                              ", which gave this node its name, is down: the node stops (a "
+                              "dynamic name lives as long as that connection)");
+    stop();
   }
 }
 

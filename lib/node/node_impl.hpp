@@ -160,8 +160,13 @@ class node_impl final : public net::connection_owner,
 
   const node_options& options() const noexcept { return opts_; }
   atom name() const noexcept { return name_; }
+  // Dynamic name (node_options::named_by): true once the naming peer has answered. name_ is
+  // written once on the strand before this turns true (release), so a reader that sees true
+  // (acquire) reads the final name.
+  bool dynamic_name() const noexcept { return dynamic_; }
+  bool named() const noexcept { return !dynamic_ || named_.load(std::memory_order_acquire); }
   std::uint32_t creation() const noexcept { return creation_; }
-  std::uint16_t port() const noexcept { return port_; }
+  std::uint16_t port() const noexcept { return dynamic_ ? 0 : port_; }
   const strand_type& strand() const noexcept { return strand_; }
   boost::asio::any_io_executor executor() const { return ex_; }
 
@@ -231,6 +236,12 @@ class node_impl final : public net::connection_owner,
   std::string cookie_for(const std::string& peer) const;
   void start_dial_locked(atom peer, peer_entry& e);
   void node_event(atom peer, bool up, node_type t, atom reason);
+  // The end of a successful start (both kinds): system pid, accept loop, when_started.
+  void finish_start(net::any_completion<std::error_code> h);
+  // async_connect's work once the node may dial (waiter on the peer's entry, dial if new).
+  void add_connect_waiter(atom peer, net::any_completion<std::error_code> h);
+  // Dynamic name: the start waiter on the naming peer's connection.
+  void naming_done(std::error_code ec, net::any_completion<std::error_code> h);
 
   // routing.cpp
   std::error_code send_on(net::connection_base& c, const outgoing& o, net::send_wait w);
@@ -264,9 +275,17 @@ class node_impl final : public net::connection_owner,
   strand_type strand_;
   node_options opts_;
   std::error_code name_error_;
-  node_name nn_;
+  node_name nn_;  // dynamic name: only the host until named
   atom name_;
+  // Dynamic name (node_options::named_by).
+  bool dynamic_ = false;
+  atom naming_peer_;
+  std::atomic<bool> named_{false};
+  const net::connection_base* naming_conn_ = nullptr;  // strand: the up naming connection
+  std::error_code naming_error_;                       // strand: why the naming attempt failed
   std::atomic<std::uint32_t> creation_{0};
+  // The listening port; 0: not started (routing dials only when it is set). A dynamic-name
+  // node has no listen socket: it sets 1 here once named, and port() reports 0.
   std::uint16_t port_ = 0;
   std::string cookie_;
   std::map<std::string, std::string> peer_cookies_;

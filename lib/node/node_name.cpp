@@ -125,6 +125,29 @@ result<node_name> make_node_name(std::string_view full, bool long_names) {
   return n;
 }
 
+result<node_name> make_dynamic_host(std::string_view n, bool long_names) {
+  node_name out;
+  out.long_names = long_names;
+  if (!n.empty()) {
+    if (n.front() != '@') return error(name_errc::bad_character, 0);  // a name part: not ours
+    std::string full(1, 'x');  // the host rules of a full name
+    full.append(n);
+    auto h = split(full, long_names);
+    if (!h) return error(h.error().code, h.error().offset ? h.error().offset - 1 : 0);
+    out.host = h->host;
+    if (out.host.empty()) return error(name_errc::empty_host, n.size());
+  } else if (long_names) {
+    out.host = fully_qualified_hostname();
+    if (out.host.empty()) return error(name_errc::no_domain);
+  } else {
+    out.host = short_hostname();
+  }
+  if (auto ok = check_style(out); !ok) return ok.error();
+  // Room for the name the peer gives ("<13 characters>@host" from OTP) within an atom.
+  if (out.host.size() > 200) return error(name_errc::too_long);
+  return out;
+}
+
 result<node_name> parse_peer_name(std::string_view full, bool long_names) {
   auto n = split(full, long_names);
   if (!n) return n;

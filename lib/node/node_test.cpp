@@ -1,5 +1,7 @@
 // Two or three C++ nodes in one process, epmd-less (each on its own loopback address, all on
 // one port, as erl -erl_epmd_port does).
+#include <erlnode/dist/crypto.hpp>
+#include <erlnode/dist/handshake.hpp>
 #include <erlnode/node.hpp>
 
 #include "node/node_impl.hpp"
@@ -11,7 +13,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <future>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 using namespace erlnode;
@@ -39,6 +44,14 @@ struct test_node {
     o.epmd_less_port = port;
     o.listen_address = ip;
     o.dist_auto_connect = ac;
+    o.logger = [this](log_level, std::string_view s) {
+      std::lock_guard lk(m);
+      logs.emplace_back(s);
+    };
+    n = std::make_unique<node>(io.get_executor(), o);
+    th = std::thread([this] { io.run(); });
+  }
+  explicit test_node(node_options o) {
     o.logger = [this](log_level, std::string_view s) {
       std::lock_guard lk(m);
       logs.emplace_back(s);
@@ -176,4 +189,185 @@ TEST_CASE("dist_auto_connect never and once") {
   CHECK(cbox.receive(5s).value() ==
         term(tuple{atom("spawn_reply"), ref.value(), atom("error"), atom("noconnection")}));
   CHECK(c.n->nodes(node_filter::connected).empty());
+}
+
+// ------------------------------------------------------------------------------------------
+// Dynamic names (node_options::named_by)
+
+namespace {
+node_options dynamic_options(const std::string& host, const std::string& peer, std::uint16_t port) {
+  node_options o;
+  o.name = host.empty() ? "" : "@" + host;
+  o.long_names = true;
+  o.cookie = "cookie";
+  o.epmd_less_port = port;
+  o.named_by = peer;
+  return o;
+}
+
+// A peer that names whoever connects: the acceptor side of the handshake on a blocking
+// socket, answering a dynamic-name request with "named:" (as erl does), then holding the
+// connection open until close().
+struct fake_namer {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor acc;
+  boost::asio::ip::tcp::socket sock{io};
+  std::string give;  // the name to hand out
+  std::uint32_t creation;
+  std::promise<dist::need_status_decision> asked;
+  std::atomic<bool> up{false};
+  std::thread th;
+  fake_namer(const std::string& ip, std::uint16_t port, std::string name, std::uint32_t cr)
+      : acc(io, {boost::asio::ip::make_address(ip), port}), give(std::move(name)), creation(cr) {
+    th = std::thread([this, ip] { run(ip); });
+  }
+  void run(const std::string& ip) {
+    boost::system::error_code ec;
+    acc.accept(sock, ec);
+    if (ec) return;
+    dist::handshake_config cfg;
+    cfg.role = dist::handshake_role::acceptor;
+    cfg.this_node = "namer@" + ip;
+    cfg.this_creation = 7;
+    cfg.cookie = "cookie";
+    cfg.crypto = dist::openssl_crypto();
+    dist::handshake hs(cfg);
+    if (!hs.start()) return;
+    std::vector<std::uint8_t> in;
+    std::uint8_t buf[4096];
+    for (;;) {
+      std::size_t used = hs.feed(in);
+      in.erase(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(used));
+      bool decided = false;
+      while (auto ev = hs.poll()) {
+        if (auto* d = std::get_if<dist::need_status_decision>(&*ev)) {
+          asked.set_value(*d);
+          (void)hs.decide_named(give, creation);
+          decided = true;
+        }
+      }
+      boost::asio::write(sock, boost::asio::buffer(hs.output()), ec);
+      hs.output().clear();
+      if (ec || hs.has_failed()) return;
+      if (hs.is_done()) break;
+      if (decided) continue;
+      std::size_t n = sock.read_some(boost::asio::buffer(buf), ec);
+      if (ec) return;
+      in.insert(in.end(), buf, buf + n);
+    }
+    up = true;
+    while (!ec) sock.read_some(boost::asio::buffer(buf), ec);  // ticks, messages: ignored
+  }
+  void close() { ::shutdown(sock.native_handle(), SHUT_RDWR); }
+  ~fake_namer() {
+    close();
+    boost::system::error_code ec;
+    acc.close(ec);
+    th.join();
+  }
+};
+}  // namespace
+
+TEST_CASE("dynamic host: empty is this host, \"@host\" is checked like a peer's host") {
+  auto s = make_dynamic_host("", false);
+  REQUIRE(s);
+  CHECK(s->host == short_hostname());
+  CHECK(s->name.empty());
+  CHECK(make_dynamic_host("@127.0.0.1", true).value().host == "127.0.0.1");
+  CHECK(make_dynamic_host("@h.example.com", true).value().host == "h.example.com");
+  CHECK(make_dynamic_host("@h.example.com", false).error().code == name_errc::not_short);
+  CHECK(make_dynamic_host("@h", true).error().code == name_errc::not_long);
+  CHECK(make_dynamic_host("x@h", false).error().code == name_errc::bad_character);
+  CHECK(make_dynamic_host("@", false).error().code == name_errc::empty_host);
+  CHECK(make_dynamic_host("@a@b", false).error().code == name_errc::bad_host);
+  CHECK(make_dynamic_host("@" + std::string(230, 'h'), false).error().code == name_errc::too_long);
+}
+
+TEST_CASE("a dynamic-name node has no pids before it has a name") {
+  test_node d(dynamic_options("127.0.0.5", "namer@127.0.0.9", free_port()));
+  CHECK(d.n->name() == atom());
+  CHECK(d.n->creation() == 0);
+  CHECK_THROWS_AS(d.n->create_mailbox(), std::logic_error);
+  CHECK_THROWS_AS(d.n->make_ref(), std::logic_error);
+  CHECK(d.n->create_mailbox(atom("box")).error().code == node_errc::not_started);
+  CHECK(d.n->async_connect("x@127.0.0.9", boost::asio::use_future).get() == node_errc::not_started);
+}
+
+TEST_CASE("dynamic-name options that cannot work are refused at start, clearly") {
+  auto o = dynamic_options("127.0.0.5", "namer@127.0.0.9", free_port());
+  o.hidden = false;
+  test_node visible(o);
+  CHECK(visible.n->async_start(boost::asio::use_future).get() == std::errc::invalid_argument);
+  CHECK(visible.logged("always hidden"));
+  o = dynamic_options("127.0.0.5", "namer@127.0.0.9", free_port());
+  o.name = "x@127.0.0.5";  // a name part: a dynamic node has none
+  test_node named(o);
+  CHECK(named.n->async_start(boost::asio::use_future).get() == name_errc::bad_character);
+  CHECK(named.logged("with named_by, name is \"\" or \"@host\""));
+}
+
+TEST_CASE("an erlnode peer refuses to name a node: start fails with not_allowed, may be retried") {
+  const std::uint16_t port = free_port();
+  test_node b("127.0.0.2", port);
+  REQUIRE(b.n->async_start(boost::asio::use_future).get() == std::error_code());
+  test_node d(dynamic_options("127.0.0.5", std::string(b.n->name().text()), port));
+  CHECK(d.n->async_start(boost::asio::use_future).get() == dist::errc::status_not_allowed);
+  CHECK(d.n->name() == atom());
+  CHECK(d.logged("not_allowed"));
+  // Not "already_started": the node may ask again (here with the same answer).
+  CHECK(d.n->async_start(boost::asio::use_future).get() == dist::errc::status_not_allowed);
+  CHECK(b.n->nodes(node_filter::connected).empty());
+  // Nobody there at all: the dial error.
+  test_node e(dynamic_options("127.0.0.5", "nobody@127.0.0.8", port));
+  CHECK(e.n->async_start(boost::asio::use_future).get() == node_errc::connect_failed);
+}
+
+TEST_CASE("a dynamic-name node takes the name the peer gives, uses it, and stops when it goes") {
+  const std::uint16_t port = free_port();
+  fake_namer namer("127.0.0.9", port, "GIVEN1@127.0.0.5", 0x51234);
+  test_node c("127.0.0.3", port);
+  REQUIRE(c.n->async_start(boost::asio::use_future).get() == std::error_code());
+  auto cbox = c.n->create_mailbox(atom("box")).value();
+  auto cmon = c.n->create_mailbox();
+  c.n->monitor_nodes(cmon);
+
+  test_node d(dynamic_options("127.0.0.5", "namer@127.0.0.9", port));
+  REQUIRE(d.n->async_start(boost::asio::use_future).get() == std::error_code());
+  auto req = namer.asked.get_future().get();
+  CHECK(req.dynamic_name);
+  CHECK(req.peer_node == "127.0.0.5");  // the host only
+  CHECK(d.n->name() == atom("GIVEN1@127.0.0.5"));
+  CHECK(d.n->creation() == 0x51234u);
+  CHECK(d.n->port() == 0);  // no listen socket
+  CHECK(d.n->nodes(node_filter::hidden) == std::vector<atom>{atom("namer@127.0.0.9")});
+
+  // Pids, refs and further connections carry the given name and creation.
+  auto dbox = d.n->create_mailbox();
+  CHECK(dbox.self().node() == d.n->name());
+  CHECK(dbox.self().creation() == 0x51234u);
+  CHECK(d.n->make_ref().node() == d.n->name());
+  auto sent = dbox.send(atom("box"), c.n->name(), term(tuple{atom("hi"), dbox.self()}));
+  INFO(sent.message());
+  CHECK(!sent);
+  auto m = cbox.receive(5s);
+  REQUIRE(m);
+  auto from = m->as<tuple>()[1].as<pid>();
+  CHECK(from.node() == atom("GIVEN1@127.0.0.5"));
+  CHECK(from.creation() == 0x51234u);
+  CHECK(c.n->nodes(node_filter::hidden) == std::vector<atom>{atom("GIVEN1@127.0.0.5")});
+  CHECK(c.n->connection(d.n->name()).value().creation == 0x51234u);
+  CHECK(!cbox.send(from, term(atom("back"))));
+  CHECK(dbox.receive(5s).value() == term(atom("back")));
+  CHECK(cmon.receive(5s).value().as<tuple>()[0] == term(atom("nodeup")));
+
+  // The naming connection goes: the node stops, its other connections with it.
+  namer.close();
+  auto down = cmon.receive(5s);
+  REQUIRE(down);
+  CHECK(down->as<tuple>()[0] == term(atom("nodedown")));
+  CHECK(d.logged("which gave this node its name, is down: the node stops"));
+  CHECK(d.n->async_connect(std::string(c.n->name().text()), boost::asio::use_future).get() ==
+        node_errc::closed);
+  CHECK(dbox.send(atom("box"), c.n->name(), term(1)) != std::error_code());
+  CHECK(d.n->nodes(node_filter::connected).empty());
 }
