@@ -260,14 +260,21 @@ void node_impl::finish_start(net::any_completion<std::error_code> h) {
 }
 
 void node_impl::naming_done(std::error_code ec, net::any_completion<std::error_code> h) {
-  if (!ec && stopped_) ec = make_error_code(node_errc::closed);  // named, then lost already
-  if (ec) {
-    if (!named_ && naming_error_) ec = naming_error_;  // the handshake's own reason
-    naming_error_ = {};
-    if (!named_) started_ = false;  // async_start may be called again
-    return h(ec);
+  if (named_) {
+    // Named; but the naming connection may have gone (and the node stopped) meanwhile.
+    if (stopped_) return h(make_error_code(node_errc::closed));
+    return finish_start(std::move(h));
   }
-  finish_start(std::move(h));
+  if (!ec) ec = make_error_code(node_errc::handshake_failed);  // up without a name: not so
+  if (naming_error_) ec = naming_error_;                       // the handshake's own reason
+  naming_error_ = {};
+  log(log_level::error,
+      "cannot get a name from " + opts_.named_by + ": " + ec.message() +
+          (ec == node_errc::connection_closed
+               ? " (erl closes a name request without an answer when the cookies differ)"
+               : ""));
+  started_ = false;  // async_start may be called again
+  h(ec);
 }
 
 void node_impl::when_started(std::function<void()> f) {
