@@ -5,6 +5,8 @@
 #include "dist_header.hpp"
 #include "send_queue.hpp"
 
+#include <cstring>
+
 namespace erlnode::net {
 
 namespace {
@@ -298,37 +300,39 @@ void connection_base::fail(std::error_code why, std::string detail) {
   if (auto o = owner_.lock()) o->on_down(*this, why, detail);
 }
 
+std::error_code connection_base::refuse(node_errc e, std::string what) {
+  auto ec = make_error_code(e);
+  fail(ec, std::move(what));
+  return ec;
+}
+
+std::error_code connection_base::deliver(std::span<const std::uint8_t> b, bool with_version,
+                                         std::span<const atom> atoms,
+                                         const std::shared_ptr<const void>& owner) {
+  etf::decode_options o;
+  o.atom_cache = atoms;
+  auto c = etf::decode_prefix(b, with_version, o, owner);
+  if (!c) return refuse(node_errc::bad_term, "corrupted control term: " + c.error().message());
+  std::optional<term> payload;
+  auto rest = b.subspan(c->consumed);
+  if (!rest.empty()) {
+    auto m = etf::decode_prefix(rest, with_version, o, owner);
+    if (!m) return refuse(node_errc::bad_term, "corrupted message term: " + m.error().message());
+    if (m->consumed != rest.size())
+      return refuse(node_errc::bad_term, "bytes after the message term");
+    payload = std::move(m->value);
+  }
+  msgs_in_.fetch_add(1, std::memory_order_relaxed);
+  if (auto ow = owner_.lock()) ow->on_message(*this, std::move(c->value), std::move(payload));
+  return {};
+}
+
 std::error_code connection_base::on_packet(std::span<const std::uint8_t> p,
                                            const std::shared_ptr<const void>& keep) {
   if (p.empty()) return {};  // a tick
-  auto bad = [&](node_errc e, std::string what) {
-    auto ec = make_error_code(e);
-    fail(ec, std::move(what));
-    return ec;
-  };
-  auto deliver = [&](std::span<const std::uint8_t> b, bool with_version,
-                     std::span<const atom> atoms,
-                     const std::shared_ptr<const void>& owner) -> std::error_code {
-    etf::decode_options o;
-    o.atom_cache = atoms;
-    auto c = etf::decode_prefix(b, with_version, o, owner);
-    if (!c) return bad(node_errc::bad_term, "corrupted control term: " + c.error().message());
-    std::optional<term> payload;
-    auto rest = b.subspan(c->consumed);
-    if (!rest.empty()) {
-      auto m = etf::decode_prefix(rest, with_version, o, owner);
-      if (!m) return bad(node_errc::bad_term, "corrupted message term: " + m.error().message());
-      if (m->consumed != rest.size())
-        return bad(node_errc::bad_term, "bytes after the message term");
-      payload = std::move(m->value);
-    }
-    msgs_in_.fetch_add(1, std::memory_order_relaxed);
-    if (auto ow = owner_.lock()) ow->on_message(*this, std::move(c->value), std::move(payload));
-    return {};
-  };
   auto h = dist::parse_header(p, *in_cache_, dist::uses_headers(flags_));
   if (!h)
-    return bad(node_errc::bad_header, "corrupted distribution header: " + h.error().message());
+    return refuse(node_errc::bad_header, "corrupted distribution header: " + h.error().message());
   const auto rest = p.subspan(h->payload_offset);
   switch (h->kind) {
     case dist::header_kind::pass_through:
@@ -340,13 +344,43 @@ std::error_code connection_base::on_packet(std::span<const std::uint8_t> p,
       auto r = h->kind == dist::header_kind::fragment_start
                    ? reasm_->start(h->sequence_id, h->fragment_id, std::move(h->atoms), rest)
                    : reasm_->next(h->sequence_id, h->fragment_id, rest);
-      if (!r) return bad(static_cast<node_errc>(r.error().code.value()), "fragment sequence error");
+      if (!r)
+        return refuse(static_cast<node_errc>(r.error().code.value()), "fragment sequence error");
       if (!*r) return {};
       auto c = std::move(**r);
       return deliver(*c.data, false, c.atoms, c.data);
     }
   }
   return {};
+}
+
+namespace {
+std::uint64_t get_u64(const std::uint8_t* p) noexcept {
+  std::uint64_t x = 0;
+  for (int i = 0; i < 8; ++i) x = (x << 8) | p[i];
+  return x;
+}
+}  // namespace
+
+std::span<std::uint8_t> connection_base::in_place_fragment(const std::uint8_t* p, std::size_t have,
+                                                           std::size_t len) {
+  // 131, 70, sequence id, fragment id, then payload: the continuation's header has no atom
+  // cache part, so the payload's place is known from 18 bytes.
+  constexpr std::size_t head = 18;
+  if (!(flags_ & dist::flag::fragments) || have < head || have >= len || p[0] != 131 || p[1] != 70)
+    return {};
+  const std::uint64_t seq = get_u64(p + 2);
+  auto r = reasm_->reserve_next(seq, get_u64(p + 10), len - head);
+  if (!r) return {};  // the normal path reports it once the packet is in
+  std::memcpy(r->data(), p + head, have - head);
+  in_place_seq_ = seq;
+  return r->subspan(have - head);
+}
+
+std::error_code connection_base::in_place_done() {
+  auto c = reasm_->commit_next(in_place_seq_);
+  if (!c) return {};
+  return deliver(*c->data, false, c->atoms, c->data);
 }
 
 }  // namespace erlnode::net

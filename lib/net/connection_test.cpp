@@ -144,3 +144,32 @@ TEST_CASE("an unknown distribution header closes the connection") {
   CHECK(f.ob->down);
   CHECK(f.ob->why == node_errc::bad_header);
 }
+
+TEST_CASE("fragmented messages arrive whole whatever the read sizes (in-place reassembly)") {
+  // Continuations of 16 KiB and more are read straight into the reassembly buffer; the same
+  // read's bytes of later packets land in the read buffer. Reads split anywhere.
+  for (std::size_t limit : {0, 13, 4099, 65536 + 17, 200000}) {
+    CAPTURE(limit);
+    pair_fixture f;
+    f.run_for(200ms);
+    REQUIRE(f.ob->up);
+    f.b->next_layer().set_read_limit(limit);
+    pid from(atom("a@h"), 5, 0, 11), other(atom("a@h"), 7, 0, 11);
+    pid to(atom("b@h"), 6, 0, 22);
+    std::vector<std::uint8_t> bytes(1'000'003);
+    for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::uint8_t>(i * 7);
+    term big(tuple{atom("big"), binary(bytes), binary(std::span(bytes).first(70'000))});
+    term small(tuple{atom("small"), 1});
+    CHECK(!f.a->send(tuple{22, from, to}, &big, 1));
+    CHECK(!f.a->send(tuple{22, other, to}, &small, 2));  // goes between the fragments
+    CHECK(!f.a->send(tuple{22, from, to}, &big, 1));
+    CHECK(!f.a->send(tuple{22, from, to}, &small, 1));
+    for (int i = 0; i < 100 && f.ob->got.size() < 4; ++i) f.run_for(50ms);
+    REQUIRE(f.ob->got.size() == 4);
+    CHECK(*f.ob->got[0].second == small);
+    CHECK(*f.ob->got[1].second == big);
+    CHECK(*f.ob->got[2].second == big);
+    CHECK(*f.ob->got[3].second == small);
+    CHECK(!f.ob->down);
+  }
+}

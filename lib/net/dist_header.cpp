@@ -14,8 +14,8 @@ int message_atoms::ref(atom a) {
   return static_cast<int>(atoms_.size() - 1);
 }
 
-std::shared_ptr<std::vector<std::uint8_t>> buffer_pool::get(std::size_t capacity) {
-  std::unique_ptr<std::vector<std::uint8_t>> v;
+std::shared_ptr<reassembly_buffer> buffer_pool::get(std::size_t capacity) {
+  std::unique_ptr<reassembly_buffer> v;
   {
     std::lock_guard lk(m_);
     if (!free_.empty()) {
@@ -23,18 +23,18 @@ std::shared_ptr<std::vector<std::uint8_t>> buffer_pool::get(std::size_t capacity
       free_.pop_back();
     }
   }
-  if (!v) v = std::make_unique<std::vector<std::uint8_t>>();
+  if (!v) v = std::make_unique<reassembly_buffer>();
   v->clear();
   v->reserve(capacity);
-  return std::shared_ptr<std::vector<std::uint8_t>>(
-      v.release(), [w = weak_from_this()](std::vector<std::uint8_t>* p) {
-        if (auto pool = w.lock()) return pool->put(p);
-        delete p;
-      });
+  return std::shared_ptr<reassembly_buffer>(v.release(),
+                                            [w = weak_from_this()](reassembly_buffer* p) {
+                                              if (auto pool = w.lock()) return pool->put(p);
+                                              delete p;
+                                            });
 }
 
-void buffer_pool::put(std::vector<std::uint8_t>* v) noexcept {
-  std::unique_ptr<std::vector<std::uint8_t>> u(v);
+void buffer_pool::put(reassembly_buffer* v) noexcept {
+  std::unique_ptr<reassembly_buffer> u(v);
   if (u->capacity() > (std::size_t{16} << 20)) return;  // keep at most 2 x 16 MiB
   std::lock_guard lk(m_);
   if (free_.size() < 2) free_.push_back(std::move(u));
@@ -66,6 +66,30 @@ result<std::optional<reassembler::complete>> reassembler::next(
   auto& d = *it->second.data;
   d.insert(d.end(), chunk.begin(), chunk.end());
   bytes_ += chunk.size();
+  return finish_next(it, id);
+}
+
+result<std::span<std::uint8_t>> reassembler::reserve_next(std::uint64_t seq, std::uint64_t id,
+                                                          std::size_t n) {
+  auto it = seqs_.find(seq);
+  if (it == seqs_.end() || id != it->second.next_id) return error(node_errc::bad_fragment, 0);
+  if (bytes_ + n > max_) return error(node_errc::reassembly_limit, 0);
+  auto& d = *it->second.data;
+  const std::size_t at = d.size();
+  d.resize(at + n);
+  bytes_ += n;
+  return std::span<std::uint8_t>(d.data() + at, n);
+}
+
+std::optional<reassembler::complete> reassembler::commit_next(std::uint64_t seq) {
+  auto it = seqs_.find(seq);
+  if (it == seqs_.end()) return std::nullopt;
+  auto r = finish_next(it, it->second.next_id);
+  return r ? std::move(*r) : std::nullopt;
+}
+
+result<std::optional<reassembler::complete>> reassembler::finish_next(
+    std::unordered_map<std::uint64_t, partial>::iterator it, std::uint64_t id) {
   if (id > 1) {
     --it->second.next_id;
     return std::optional<complete>();

@@ -31,17 +31,39 @@ class message_atoms {
   std::vector<atom> atoms_;
 };
 
+// Growing it does not zero-fill: reassembly writes every byte it adds.
+template <class T>
+struct default_init_allocator : std::allocator<T> {
+  using value_type = T;
+  template <class U>
+  struct rebind {
+    using other = default_init_allocator<U>;
+  };
+  default_init_allocator() = default;
+  template <class U>
+  default_init_allocator(const default_init_allocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... A>
+  void construct(U* p, A&&... a) {
+    ::new (static_cast<void*>(p)) U(std::forward<A>(a)...);
+  }
+};
+using reassembly_buffer = std::vector<std::uint8_t, default_init_allocator<std::uint8_t>>;
+
 // Reassembly buffers, reused once every term pointing into one is gone (the last holder may
 // be on any thread). Fresh multi-megabyte buffers cost a page fault per 4 KiB on every
 // message; a reused one costs nothing.
 class buffer_pool : public std::enable_shared_from_this<buffer_pool> {
  public:
-  std::shared_ptr<std::vector<std::uint8_t>> get(std::size_t capacity);
+  std::shared_ptr<reassembly_buffer> get(std::size_t capacity);
 
  private:
-  void put(std::vector<std::uint8_t>* v) noexcept;
+  void put(reassembly_buffer* v) noexcept;
   std::mutex m_;
-  std::vector<std::unique_ptr<std::vector<std::uint8_t>>> free_;
+  std::vector<std::unique_ptr<reassembly_buffer>> free_;
 };
 
 // Reassembles fragmented messages. Sequences from different senders may interleave; the
@@ -52,22 +74,30 @@ class reassembler {
       : max_(max_bytes), pool_(std::make_shared<buffer_pool>()) {}
   struct complete {
     std::vector<atom> atoms;
-    std::shared_ptr<std::vector<std::uint8_t>> data;  // control term then message
+    std::shared_ptr<reassembly_buffer> data;  // control term then message
   };
   result<std::optional<complete>> start(std::uint64_t seq, std::uint64_t count,
                                         std::vector<atom> atoms,
                                         std::span<const std::uint8_t> chunk);
   result<std::optional<complete>> next(std::uint64_t seq, std::uint64_t id,
                                        std::span<const std::uint8_t> chunk);
+  // next() in two steps, so the caller can read the chunk straight into place: reserve_next
+  // checks what next() checks and returns the `n` bytes to fill (nothing changes on an error);
+  // commit_next, once they are filled, completes like next(). Nothing else may happen to the
+  // reassembler in between.
+  result<std::span<std::uint8_t>> reserve_next(std::uint64_t seq, std::uint64_t id, std::size_t n);
+  std::optional<complete> commit_next(std::uint64_t seq);
   std::size_t in_flight_bytes() const noexcept { return bytes_; }
   std::size_t in_flight_sequences() const noexcept { return seqs_.size(); }
 
  private:
   struct partial {
     std::vector<atom> atoms;
-    std::shared_ptr<std::vector<std::uint8_t>> data;
+    std::shared_ptr<reassembly_buffer> data;
     std::uint64_t next_id = 0;
   };
+  result<std::optional<complete>> finish_next(
+      std::unordered_map<std::uint64_t, partial>::iterator it, std::uint64_t id);
   std::size_t max_;
   std::shared_ptr<buffer_pool> pool_;
   std::size_t bytes_ = 0;

@@ -33,7 +33,8 @@ TEST_CASE("reassembly: in order, count down to 1, interleaved sequences, bounds"
   auto done = r2.next(7, 1, c);
   REQUIRE(done);
   REQUIRE(*done);
-  CHECK(*(*done)->data == std::vector<std::uint8_t>{1, 2, 3, 4, 5});
+  CHECK(std::vector<std::uint8_t>((*done)->data->begin(), (*done)->data->end()) ==
+        std::vector<std::uint8_t>{1, 2, 3, 4, 5});
   CHECK(r2.in_flight_bytes() == 0);
   CHECK(!r2.next(9, 1, b));  // unknown sequence
   REQUIRE(r2.start(9, 2, {}, a));
@@ -43,6 +44,32 @@ TEST_CASE("reassembly: in order, count down to 1, interleaved sequences, bounds"
   auto over = small.next(1, 2, c);
   REQUIRE(!over);
   CHECK(over.error().code == node_errc::reassembly_limit);
+}
+
+TEST_CASE("reassembly in place: reserve_next checks like next, commit_next completes") {
+  reassembler r(100);
+  std::vector<std::uint8_t> a = {1, 2};
+  REQUIRE(r.start(5, 3, {}, a));
+  CHECK(!r.reserve_next(5, 1, 3));  // fragment 2 comes first
+  CHECK(!r.reserve_next(6, 2, 3));  // unknown sequence
+  auto over = r.reserve_next(5, 2, 99);
+  REQUIRE(!over);
+  CHECK(over.error().code == node_errc::reassembly_limit);
+  CHECK(r.in_flight_bytes() == 2);  // refused reservations change nothing
+  auto place = r.reserve_next(5, 2, 3);
+  REQUIRE(place);
+  REQUIRE(place->size() == 3);
+  (*place)[0] = 3, (*place)[1] = 4, (*place)[2] = 5;
+  CHECK(!r.commit_next(5));  // one fragment to go
+  place = r.reserve_next(5, 1, 1);
+  REQUIRE(place);
+  (*place)[0] = 6;
+  auto done = r.commit_next(5);
+  REQUIRE(done);
+  CHECK(std::vector<std::uint8_t>(done->data->begin(), done->data->end()) ==
+        std::vector<std::uint8_t>{1, 2, 3, 4, 5, 6});
+  CHECK(r.in_flight_bytes() == 0);
+  CHECK(r.in_flight_sequences() == 0);
 }
 
 TEST_CASE("reassembly buffers are reused once the message is dropped") {

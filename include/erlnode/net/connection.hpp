@@ -27,6 +27,7 @@
 #include <boost/asio/write.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -132,6 +133,13 @@ class connection_base : public std::enable_shared_from_this<connection_base> {
   // One packet (without its 4-byte length; empty = tick). `owner` keeps `p` alive.
   std::error_code on_packet(std::span<const std::uint8_t> p,
                             const std::shared_ptr<const void>& owner);
+  // A fragment continuation of `len` bytes (without its length), of which `have` are at p:
+  // moves them into the reassembly buffer and returns where the rest of the packet goes, so
+  // it can be read there directly. Empty: not such a packet (or not a valid one; the normal
+  // path then reports it). Then fill the span, and call in_place_done.
+  std::span<std::uint8_t> in_place_fragment(const std::uint8_t* p, std::size_t have,
+                                            std::size_t len);
+  std::error_code in_place_done();
   // On the strand: the tick timer fired. Returns false if the peer timed out.
   bool on_tick_interval();
   void note_read(std::size_t n) noexcept;
@@ -149,6 +157,10 @@ class connection_base : public std::enable_shared_from_this<connection_base> {
   std::atomic<bool> writing_{false};
   struct write_batch;
   std::unique_ptr<write_batch> batch_;
+  std::error_code refuse(node_errc e, std::string what);
+  std::error_code deliver(std::span<const std::uint8_t> b, bool with_version,
+                          std::span<const atom> atoms, const std::shared_ptr<const void>& owner);
+  std::uint64_t in_place_seq_ = 0;
   // A failed handshake: write out the refusal first, then fail_handshake().
   void fail_handshake() { fail(hs_fail_code_, hs_fail_detail_); }
   std::error_code hs_fail_code_;
@@ -314,6 +326,11 @@ class connection final : public connection_base {
   // One read takes at most this much beyond what a pending packet lacks: a packet longer than
   // the buffer goes to its own buffer after copying what the last read brought of it.
   static constexpr std::size_t read_chunk = 128u << 10;
+  // Fragment continuations of these sizes are read in place (BEAM sends 64 KiB ones); the
+  // upper bound limits what a packet's length alone makes us allocate.
+  static constexpr std::size_t in_place_min = 16u << 10;
+  static constexpr std::size_t in_place_max = 1u << 20;
+  static constexpr std::size_t spill_max = 4u << 10;
 
   awaitable read_loop() {
     static const std::shared_ptr<const void> no_owner;
@@ -330,6 +347,32 @@ class connection final : public connection_base {
           continue;
         }
         need = 4 + len;
+        if (len >= in_place_min && len <= in_place_max) {
+          // A large fragment continuation: the rest of it is read straight into the
+          // reassembly buffer (no copy through this buffer); what the same read brings of
+          // the following packets lands here, at most spill_max of it.
+          auto dest = in_place_fragment(p + 4, end_ - begin_ - 4, len);
+          if (!dest.empty()) {
+            begin_ = end_;
+            std::size_t filled = 0;
+            while (filled < dest.size()) {
+              if (begin_ == end_ && buf_.use_count() == 1) begin_ = end_ = 0;
+              if (buf_->size() - end_ < spill_max) compact();
+              const std::array<boost::asio::mutable_buffer, 2> to{
+                  boost::asio::buffer(dest.data() + filled, dest.size() - filled),
+                  boost::asio::buffer(buf_->data() + end_,
+                                      std::min(buf_->size() - end_, spill_max))};
+              std::size_t n = co_await stream_.async_read_some(to, boost::asio::use_awaitable);
+              note_read(n);
+              const std::size_t into = std::min(n, dest.size() - filled);
+              filled += into;
+              end_ += n - into;
+            }
+            if (auto ec = in_place_done(); ec || down_) co_return;
+            need = 4;
+            continue;
+          }
+        }
         if (4 + len <= buf_->size()) break;  // fits once more arrives
         // A packet larger than the buffer: read it into its own buffer, growing as it comes
         // (never trusting the length for the allocation).

@@ -15,6 +15,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 namespace erlnode::net {
 
@@ -36,25 +37,28 @@ class test_stream {
   }
   executor_type get_executor() const noexcept { return ex_; }
 
+  // Reads return at most this many bytes (0: no limit), to split packets anywhere.
+  void set_read_limit(std::size_t n) noexcept { in_->limit = n; }
+
   template <class MutableBuffers, class Token>
   auto async_read_some(const MutableBuffers& bufs, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-        [this](auto h, boost::asio::mutable_buffer b) {
+        [this](auto h, std::vector<boost::asio::mutable_buffer> b) {
           any_completion<boost::system::error_code, std::size_t> c(std::move(h), ex_);
           if (++ops_ == fail_at_) return c(boost::asio::error::connection_reset, 0);
           std::unique_lock lk(in_->m);
-          if (!in_->data.empty() || in_->closed || b.size() == 0) {
+          if (!in_->data.empty() || in_->closed || b.empty()) {
             std::size_t n = in_->take(b);
-            bool eof = n == 0 && in_->closed && b.size() != 0;
+            bool eof = n == 0 && in_->closed && !b.empty();
             lk.unlock();
             return c(eof ? boost::system::error_code(boost::asio::error::eof)
                          : boost::system::error_code(),
                      n);
           }
           in_->reader = std::move(c);
-          in_->rbuf = b;
+          in_->rbuf = std::move(b);
         },
-        token, first_buffer(bufs));
+        token, buffers_of(bufs));
   }
 
   template <class ConstBuffers, class Token>
@@ -120,23 +124,33 @@ class test_stream {
     std::deque<unsigned char> data;
     bool closed = false;
     any_completion<boost::system::error_code, std::size_t> reader;
-    boost::asio::mutable_buffer rbuf;
-    std::size_t take(boost::asio::mutable_buffer b) {
-      std::size_t n = std::min(b.size(), data.size());
-      auto* p = static_cast<unsigned char*>(b.data());
-      std::copy(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n), p);
-      data.erase(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
-      return n;
+    std::vector<boost::asio::mutable_buffer> rbuf;
+    std::size_t limit = 0;
+    // Fills the buffers in order (a scatter read), up to the limit.
+    std::size_t take(const std::vector<boost::asio::mutable_buffer>& bs) {
+      std::size_t total = 0;
+      for (auto b : bs) {
+        std::size_t n = std::min(b.size(), data.size());
+        if (limit) n = std::min(n, limit - total);
+        auto* p = static_cast<unsigned char*>(b.data());
+        std::copy(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n), p);
+        data.erase(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
+        total += n;
+        if (n < b.size()) break;
+      }
+      return total;
     }
   };
+  // The non-empty buffers of a sequence.
   template <class B>
-  static boost::asio::mutable_buffer first_buffer(const B& bufs) {
+  static std::vector<boost::asio::mutable_buffer> buffers_of(const B& bufs) {
+    std::vector<boost::asio::mutable_buffer> v;
     for (auto it = boost::asio::buffer_sequence_begin(bufs);
          it != boost::asio::buffer_sequence_end(bufs); ++it) {
       boost::asio::mutable_buffer b(*it);
-      if (b.size()) return b;
+      if (b.size()) v.push_back(b);
     }
-    return {};
+    return v;
   }
 
   executor_type ex_;
