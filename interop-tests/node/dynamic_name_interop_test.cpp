@@ -173,3 +173,16 @@ TEST_CASE("refusals: erl not allowing our host, a wrong cookie, a missing peer")
   cpp_node none(o2);
   CHECK(none.start() == node_errc::no_such_node);
 }
+
+TEST_CASE("long names: the C++ node gives \"@127.0.0.1\" and erl -name answers name@127.0.0.1") {
+  auto e = low_port_epmd();
+  erl_node erl({.epmd_port = e->port(), .long_names = true});
+  auto o = dynamic_opts(erl, *e);
+  o.name = "@127.0.0.1";
+  o.long_names = true;
+  cpp_node c(o);
+  REQUIRE(c.start() == std::error_code());
+  CHECK(c.name().ends_with("@127.0.0.1"));
+  CHECK(erl.eval("nodes(hidden) =:= ['" + c.name() + "']") == "true");
+  CHECK(erl.eval("net_adm:ping('" + c.name() + "')") == "pong");
+}
