@@ -66,7 +66,8 @@ void* pool_alloc(std::size_t n) {
   return ::operator new(n);
 }
 
-void pool_free(void* ptr, std::size_t n) noexcept {
+namespace {
+[[gnu::always_inline]] inline void pool_free_inline(void* ptr, std::size_t n) noexcept {
   std::size_t c = pool_class(n);
   if (c < pool_classes) [[likely]] {
     std::size_t bytes = (c + 1) * pool_granule;
@@ -81,6 +82,9 @@ void pool_free(void* ptr, std::size_t n) noexcept {
   }
   ::operator delete(ptr);
 }
+}  // namespace
+
+void pool_free(void* ptr, std::size_t n) noexcept { pool_free_inline(ptr, n); }
 
 namespace {
 void* alloc_with_terms(std::size_t head, std::size_t n) {
@@ -88,53 +92,80 @@ void* alloc_with_terms(std::size_t head, std::size_t n) {
   return pool_alloc(head + n * sizeof(term));
 }
 
-void destroy_one(heap_object* h, std::vector<heap_object*>& stack) noexcept;
-constexpr bool has_children(kind k) noexcept {
-  return k == kind::tuple || k == kind::list || k == kind::map || k == kind::fun;
-}
+void destroy_one(heap_object* h, std::vector<heap_object*>& stack, unsigned depth) noexcept;
 
-// Releases one object whose count reached zero. Children whose count also reaches zero are
-// pushed on `stack` instead of being destroyed recursively, so a million-deep term does not
-// overflow the C++ stack. `Reset`: the terms are destructed later (vector members), so each
-// released one is overwritten with []; raw element arrays are freed without that.
+// Containers nested up to this deep are destroyed by recursion (cheaper than the stack).
+constexpr unsigned destroy_recursion_max = 8;
+
+// Releases the objects of `n` terms. Children whose count reaches zero are destroyed at once
+// (leaves, and containers down to destroy_recursion_max levels) or pushed on `stack`, so a
+// million-deep term does not overflow the C++ stack. `Reset`: the terms are destructed later
+// (vector members), so each released one is overwritten with []; raw element arrays are freed
+// without that.
 template <bool Reset>
-void drop_terms(term* first, std::size_t n, std::vector<heap_object*>& stack) noexcept {
+[[gnu::always_inline]] inline void drop_terms(term* first, std::size_t n,
+                                              std::vector<heap_object*>& stack,
+                                              unsigned depth) noexcept {
   for (std::size_t i = 0; i < n; ++i) {
     if (heap_object* h = first[i].heap()) {
       // A count of 1 is ours alone (nobody else can copy it), so no atomic update is needed.
       if (h->refs.load(std::memory_order_acquire) == 1 ||
           h->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        // Objects without children go at once; containers wait on the stack.
-        if (has_children(h->k))
-          stack.push_back(h);
-        else
-          destroy_one(h, stack);
+        // The common leaves are freed here; containers wait on the stack.
+        switch (h->k) {
+          case kind::tuple:
+          case kind::list:
+          case kind::map:
+          case kind::fun:
+            if (depth < destroy_recursion_max)
+              destroy_one(h, stack, depth + 1);
+            else
+              stack.push_back(h);
+            break;
+          case kind::bitstring:
+            if (!static_cast<binary_obj*>(h)->owner) {
+              pool_free_inline(h, sizeof(binary_obj) + static_cast<binary_obj*>(h)->size);
+              break;
+            }
+            destroy_one(h, stack, depth);
+            break;
+          case kind::pid:
+            static_assert(std::is_trivially_destructible_v<pid_obj>);
+            pool_free_inline(h, sizeof(pid_obj));
+            break;
+          case kind::reference:
+            static_assert(std::is_trivially_destructible_v<ref_obj>);
+            pool_free_inline(h, sizeof(ref_obj));
+            break;
+          default:
+            destroy_one(h, stack, depth);
+        }
       }
       if constexpr (Reset) new (&first[i]) term();  // reference dropped: overwrite, no release
     }
   }
 }
 
-void destroy_one(heap_object* h, std::vector<heap_object*>& stack) noexcept {
+void destroy_one(heap_object* h, std::vector<heap_object*>& stack, unsigned depth) noexcept {
   switch (h->k) {
     case kind::tuple: {
       auto* o = static_cast<tuple_obj*>(h);
-      drop_terms<false>(o->elems(), o->size, stack);
+      drop_terms<false>(o->elems(), o->size, stack, depth);
       pool_free(o, sizeof(tuple_obj) + o->size * sizeof(term));
       return;
     }
     case kind::list: {
       auto* o = static_cast<list_obj*>(h);
-      drop_terms<false>(o->elems(), o->size, stack);
-      drop_terms<true>(&o->tail, 1, stack);
+      drop_terms<false>(o->elems(), o->size, stack, depth);
+      drop_terms<true>(&o->tail, 1, stack, depth);
       pool_free(o, sizeof(list_obj) + o->size * sizeof(term));
       return;
     }
     case kind::map: {
       auto* o = static_cast<map_obj*>(h);
       for (auto& pr : o->pairs) {
-        drop_terms<true>(&pr.first, 1, stack);
-        drop_terms<true>(&pr.second, 1, stack);
+        drop_terms<true>(&pr.first, 1, stack, depth);
+        drop_terms<true>(&pr.second, 1, stack, depth);
       }
       delete o;
       return;
@@ -157,8 +188,8 @@ void destroy_one(heap_object* h, std::vector<heap_object*>& stack) noexcept {
       return;
     case kind::fun: {
       auto* o = static_cast<fun_obj*>(h);
-      drop_terms<true>(o->f.free_vars.data(), o->f.free_vars.size(), stack);
-      drop_terms<true>(o->f.extra.data(), o->f.extra.size(), stack);
+      drop_terms<true>(o->f.free_vars.data(), o->f.free_vars.size(), stack, depth);
+      drop_terms<true>(o->f.extra.data(), o->f.extra.size(), stack, depth);
       delete o;
       return;
     }
@@ -180,11 +211,11 @@ void destroy_one(heap_object* h, std::vector<heap_object*>& stack) noexcept {
 namespace {
 void drain(heap_object* h, std::vector<heap_object*>& stack) noexcept {
   std::size_t base = stack.size();
-  destroy_one(h, stack);
+  destroy_one(h, stack, 0);
   while (stack.size() > base) {
     heap_object* next = stack.back();
     stack.pop_back();
-    destroy_one(next, stack);
+    destroy_one(next, stack, 0);
   }
 }
 thread_local bool destroying = false;
