@@ -216,15 +216,72 @@ struct fake_namer {
   std::uint32_t creation;
   std::promise<dist::need_status_decision> asked;
   std::atomic<bool> up{false};
+  bool dribble = false;  // write one byte at a time (the peer reads the status in pieces)
+  bool raw = false;
   std::thread th;
-  fake_namer(const std::string& ip, std::uint16_t port, std::string name, std::uint32_t cr)
-      : acc(io, {boost::asio::ip::make_address(ip), port}), give(std::move(name)), creation(cr) {
+  enum class mode { handshake, dribble, raw };
+  fake_namer(const std::string& ip, std::uint16_t port, std::string name, std::uint32_t cr,
+             mode md = mode::handshake)
+      : acc(io, {boost::asio::ip::make_address(ip), port}),
+        give(std::move(name)),
+        creation(cr),
+        dribble(md == mode::dribble),
+        raw(md == mode::raw) {
     th = std::thread([this, ip] { run(ip); });
+  }
+  // Raw mode: the acceptor's messages written by hand, so the status can say what
+  // dist::handshake would never send (a foreign host, creation 0).
+  static void put(std::vector<std::uint8_t>& m, std::uint64_t v, int bytes) {
+    for (int i = bytes - 1; i >= 0; --i) m.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  }
+  void send_msg(const std::vector<std::uint8_t>& m, boost::system::error_code& ec) {
+    std::vector<std::uint8_t> f;
+    put(f, m.size(), 2);
+    f.insert(f.end(), m.begin(), m.end());
+    boost::asio::write(sock, boost::asio::buffer(f), ec);
+  }
+  std::vector<std::uint8_t> recv_msg(boost::system::error_code& ec) {
+    std::uint8_t len[2];
+    boost::asio::read(sock, boost::asio::buffer(len), ec);
+    if (ec) return {};
+    std::vector<std::uint8_t> m((std::size_t{len[0]} << 8) | len[1]);
+    boost::asio::read(sock, boost::asio::buffer(m), ec);
+    return m;
+  }
+  void run_raw(const std::string& ip) {
+    boost::system::error_code ec;
+    auto name_msg = recv_msg(ec);  // 'N', flags, creation, host
+    if (ec) return;
+    std::vector<std::uint8_t> st{'s', 'n', 'a', 'm', 'e', 'd', ':'};
+    put(st, give.size(), 2);
+    st.insert(st.end(), give.begin(), give.end());
+    put(st, creation, 4);
+    send_msg(st, ec);
+    const std::string me = "namer@" + ip;
+    std::vector<std::uint8_t> ch{'N'};
+    put(ch, dist::hidden_profile, 8);
+    put(ch, 42, 4);  // our challenge
+    put(ch, 7, 4);   // our creation
+    put(ch, me.size(), 2);
+    ch.insert(ch.end(), me.begin(), me.end());
+    send_msg(ch, ec);
+    auto reply = recv_msg(ec);  // 'r', their challenge, digest
+    if (ec || reply.size() != 21) return;
+    std::uint32_t theirs = (std::uint32_t{reply[1]} << 24) | (std::uint32_t{reply[2]} << 16) |
+                           (std::uint32_t{reply[3]} << 8) | reply[4];
+    auto d = dist::cookie_digest("cookie", theirs);
+    std::vector<std::uint8_t> ack{'a'};
+    ack.insert(ack.end(), d.begin(), d.end());
+    send_msg(ack, ec);
+    up = true;
+    std::uint8_t buf[4096];
+    while (!ec) sock.read_some(boost::asio::buffer(buf), ec);
   }
   void run(const std::string& ip) {
     boost::system::error_code ec;
     acc.accept(sock, ec);
     if (ec) return;
+    if (raw) return run_raw(ip);
     dist::handshake_config cfg;
     cfg.role = dist::handshake_role::acceptor;
     cfg.this_node = "namer@" + ip;
@@ -246,7 +303,15 @@ struct fake_namer {
           decided = true;
         }
       }
-      boost::asio::write(sock, boost::asio::buffer(hs.output()), ec);
+      if (dribble) {
+        sock.set_option(boost::asio::ip::tcp::no_delay(true), ec);
+        for (std::size_t i = 0; i < hs.output().size() && !ec; ++i) {
+          boost::asio::write(sock, boost::asio::buffer(&hs.output()[i], 1), ec);
+          std::this_thread::sleep_for(1ms);
+        }
+      } else {
+        boost::asio::write(sock, boost::asio::buffer(hs.output()), ec);
+      }
       hs.output().clear();
       if (ec || hs.has_failed()) return;
       if (hs.is_done()) break;
@@ -369,5 +434,34 @@ TEST_CASE("a dynamic-name node takes the name the peer gives, uses it, and stops
   CHECK(d.n->async_connect(std::string(c.n->name().text()), boost::asio::use_future).get() ==
         node_errc::closed);
   CHECK(dbox.send(atom("box"), c.n->name(), term(1)) != std::error_code());
+  for (int i = 0; i < 200 && !d.n->nodes(node_filter::connected).empty(); ++i)
+    std::this_thread::sleep_for(10ms);
   CHECK(d.n->nodes(node_filter::connected).empty());
+}
+
+TEST_CASE("a named: status read in one-byte pieces still names the node") {
+  const std::uint16_t port = free_port();
+  fake_namer namer("127.0.0.9", port, "PIECES@127.0.0.5", 77, fake_namer::mode::dribble);
+  test_node d(dynamic_options("127.0.0.5", "namer@127.0.0.9", port));
+  REQUIRE(d.n->async_start(boost::asio::use_future).get() == std::error_code());
+  CHECK(d.n->name() == atom("PIECES@127.0.0.5"));
+  CHECK(d.n->creation() == 77u);
+}
+
+TEST_CASE("a peer giving a name on another host, or creation 0, is refused") {
+  const std::uint16_t port = free_port();
+  {
+    fake_namer namer("127.0.0.9", port, "OTHER@elsewhere", 77, fake_namer::mode::raw);
+    test_node d(dynamic_options("127.0.0.5", "namer@127.0.0.9", port));
+    CHECK(d.n->async_start(boost::asio::use_future).get() == dist::errc::bad_node_name);
+    CHECK(d.n->name() == atom());
+    CHECK(d.logged("named: status gives invalid name"));
+  }
+  {
+    fake_namer namer("127.0.0.9", port, "ZERO@127.0.0.5", 0, fake_namer::mode::raw);
+    test_node d(dynamic_options("127.0.0.5", "namer@127.0.0.9", port));
+    CHECK(d.n->async_start(boost::asio::use_future).get() == node_errc::handshake_failed);
+    CHECK(d.n->name() == atom());
+    CHECK(d.logged("no usable name"));
+  }
 }
