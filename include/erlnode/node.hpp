@@ -16,24 +16,26 @@
 // - async_start dials `named_by` asking for a name and completes once that connection is up;
 //   the peer's "named:" answer gives the name ("<random>@host") and the creation. Until then
 //   name() is the empty atom and creation() 0. On failure async_start completes with the
-//   connection's reason (dist::errc::status_not_allowed when the peer refuses to name us, e.g.
-//   an erlnode peer or an erl with net_kernel:allow/1 not listing our host; the cookie and
-//   epmd errors as for async_connect) and may be called again.
+//   connection's reason and may be called again: dist::errc::status_not_allowed when the peer
+//   refuses to name us (an erlnode peer; an erl whose net_kernel:allow/1 list lacks our host),
+//   node_errc::connection_closed when erl drops the request without an answer (it does so when
+//   the cookies differ), node_errc::no_such_node or connect_failed when it cannot be reached.
 // - The node never listens and is not registered in epmd (OTP: a dynamic name implies
 //   dist_listen=false), so only it dials others; it is always hidden (OTP forces that too;
 //   node_options::hidden = false is refused with std::errc::invalid_argument), port() is 0.
 //   After start it connects to other nodes (async_connect, auto-connect) under its new name.
 // - Pids and references carry the node's name, so none may exist before it is known:
-//   create_mailbox() and make_ref() throw std::logic_error before async_start has completed,
-//   create_mailbox(name) returns node_errc::not_started, and spawn() must not be called then.
+//   create_mailbox() and make_ref() throw std::logic_error until the name is known (at the
+//   latest when async_start completes), create_mailbox(name) returns node_errc::not_started,
+//   and spawn() must not be called before then either.
 //   (OTP renames its existing pids instead; a pid here is a value and cannot follow.)
 // - The name lives as long as the connection that gave it. When that connection goes down
 //   (the peer stopped or disconnected us, a tick timeout, or our own disconnect()), the node
 //   stops as stop() does: every other connection closes (monitor_nodes subscribers see each
 //   nodedown), later connects fail with node_errc::closed, and local mailboxes keep working
-//   among themselves. OTP restarts its distribution then and asks for a new name; the peer
-//   hands the old name (creation + 1) to the next node from our host that asks. To get a
-//   name again, make a new node.
+//   among themselves; name() still reports the old name. OTP restarts its distribution then
+//   and asks for a new name; the peer hands the old name (creation + 1) to the next node from
+//   our host that asks. To get a name again, make a new node.
 //
 // All internal work runs on a strand of the given executor; the public functions may be called
 // from any thread. The node answers what OTP expects from any node (net_adm:ping, monitors of
