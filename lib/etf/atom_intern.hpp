@@ -52,13 +52,26 @@ inline atom_key make_atom_key(const std::uint8_t* p, std::size_t n) noexcept {
 
 // Finds the atom for `n` bytes at `p`: UTF-8 text, or Latin-1 text when `latin1`. Only
 // ASCII atoms match a Latin-1 lookup, since only for them are both encodings the same bytes.
-inline const erlnode::detail::atom_entry* cached_atom(const std::uint8_t* p, std::size_t n,
-                                                      bool latin1) noexcept {
+// `cache` is this thread's tl_atom_cache: callers fetch its address once, since in code built
+// as PIC each thread-local access is a call (relaxed away when linked into an executable,
+// but the registers it clobbers are still saved and restored around every lookup).
+inline const erlnode::detail::atom_entry* cached_atom(const atom_slot* cache, const std::uint8_t* p,
+                                                      std::size_t n, bool latin1) noexcept {
   atom_key k = make_atom_key(p, n);
-  const atom_slot& s = tl_atom_cache[k.slot];
+  const atom_slot& s = cache[k.slot];
   if (s.len != n || s.w0 != k.w0 || s.w1 != k.w1 || !s.e) return nullptr;
   if (latin1 && !s.ascii) return nullptr;
-  if (n > 16 && std::memcmp(s.e->text, p, n) != 0) return nullptr;
+  // The words hold the first and last 8 bytes; longer texts compare the middle here, without
+  // a call to memcmp (whose clobbered registers would cost spills on every lookup).
+  if (n > 16) [[unlikely]] {
+    const auto* t = reinterpret_cast<const std::uint8_t*>(s.e->text);
+    for (std::size_t i = 8; i < n - 8; i += 8) {
+      std::uint64_t a, b;
+      std::memcpy(&a, t + i, 8);
+      std::memcpy(&b, p + i, 8);
+      if (a != b) return nullptr;
+    }
+  }
   return s.e;
 }
 

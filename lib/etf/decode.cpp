@@ -46,7 +46,7 @@ class decoder {
  public:
   decoder(const std::uint8_t* data, std::size_t size, std::size_t pos, const decode_options& o,
           const std::shared_ptr<const void>* owner) noexcept
-      : d_(data), n_(size), pos_(pos), o_(o), owner_(owner) {}
+      : d_(data), n_(size), pos_(pos), o_(o), owner_(owner), atoms_(detail::tl_atom_cache) {}
 
   bool run(term& root);
   std::size_t pos() const noexcept { return pos_; }
@@ -72,7 +72,7 @@ class decoder {
     return true;
   }
   bool intern(const std::uint8_t* p, std::size_t len, bool latin1, const entry*& out) {
-    if ((out = detail::cached_atom(p, len, latin1))) [[likely]]
+    if ((out = detail::cached_atom(atoms_, p, len, latin1))) [[likely]]
       return true;
     return intern_slow(p, len, latin1, out);
   }
@@ -96,6 +96,7 @@ class decoder {
   std::size_t pos_;
   const decode_options& o_;
   const std::shared_ptr<const void>* owner_;  // non-null: share large binaries
+  const detail::atom_slot* atoms_;            // this thread's atom cache
   errc err_ = errc::truncated;
   std::size_t err_off_ = 0;
 };
@@ -125,6 +126,7 @@ template <bool Map>
 [[gnu::always_inline]] inline void decoder::fill_immediates(frame& f) noexcept {
   const std::uint8_t* const d = d_;
   const std::size_t n = n_;
+  const detail::atom_slot* const atoms = atoms_;
   std::size_t pos = pos_;
   std::uint32_t rem = f.remaining;
   std::uint32_t idx = f.index;
@@ -164,7 +166,7 @@ template <bool Map>
         if (left < 3) goto out;
         std::size_t len = detail::get16(p + 1);
         if (len > left - 3) goto out;
-        const entry* e = detail::cached_atom(p + 3, len, true);
+        const entry* e = detail::cached_atom(atoms, p + 3, len, true);
         if (!e) goto out;
         put(slot, term(to_atom(e)));
         pos += 3 + len;
@@ -172,7 +174,7 @@ template <bool Map>
       }
       case small_atom_utf8_ext: {
         if (p[1] > left - 2) goto out;
-        const entry* e = detail::cached_atom(p + 2, p[1], false);
+        const entry* e = detail::cached_atom(atoms, p + 2, p[1], false);
         if (!e) goto out;
         put(slot, term(to_atom(e)));
         pos += 2 + std::size_t{p[1]};
