@@ -4,6 +4,7 @@
 #pragma once
 
 #include <erlnode/atom.hpp>
+#include <erlnode/net/byte_buffer.hpp>
 #include <erlnode/result.hpp>
 
 #include <array>
@@ -31,27 +32,7 @@ class message_atoms {
   std::vector<atom> atoms_;
 };
 
-// Growing it does not zero-fill: reassembly writes every byte it adds.
-template <class T>
-struct default_init_allocator : std::allocator<T> {
-  using value_type = T;
-  template <class U>
-  struct rebind {
-    using other = default_init_allocator<U>;
-  };
-  default_init_allocator() = default;
-  template <class U>
-  default_init_allocator(const default_init_allocator<U>&) noexcept {}
-  template <class U>
-  void construct(U* p) noexcept {
-    ::new (static_cast<void*>(p)) U;
-  }
-  template <class U, class... A>
-  void construct(U* p, A&&... a) {
-    ::new (static_cast<void*>(p)) U(std::forward<A>(a)...);
-  }
-};
-using reassembly_buffer = std::vector<std::uint8_t, default_init_allocator<std::uint8_t>>;
+using reassembly_buffer = byte_buffer;
 
 // Reassembly buffers, reused once every term pointing into one is gone (the last holder may
 // be on any thread). Fresh multi-megabyte buffers cost a page fault per 4 KiB on every

@@ -10,6 +10,7 @@
 
 #include <erlnode/dist/handshake.hpp>
 #include <erlnode/dist/header.hpp>
+#include <erlnode/net/byte_buffer.hpp>
 #include <erlnode/net/completion.hpp>
 #include <erlnode/node_error.hpp>
 #include <erlnode/term.hpp>
@@ -252,28 +253,7 @@ class connection final : public connection_base {
     });
   }
 
-  // Read buffers are not zero-filled: a fresh 512 KiB buffer (per connection, and again
-  // whenever decoded binaries still share the old one) would otherwise be written twice.
-  template <class T>
-  struct uninit_allocator : std::allocator<T> {
-    using value_type = T;
-    template <class U>
-    struct rebind {
-      using other = uninit_allocator<U>;
-    };
-    uninit_allocator() = default;
-    template <class U>
-    uninit_allocator(const uninit_allocator<U>&) noexcept {}
-    template <class U>
-    void construct(U* p) noexcept {
-      ::new (static_cast<void*>(p)) U;
-    }
-    template <class U, class... A>
-    void construct(U* p, A&&... a) {
-      ::new (static_cast<void*>(p)) U(std::forward<A>(a)...);
-    }
-  };
-  using bytes_buffer = std::vector<std::uint8_t, uninit_allocator<std::uint8_t>>;
+  using bytes_buffer = detail::byte_buffer;  // not zero-filled: the kernel writes it
 
   awaitable do_handshake() {
     if (auto r = handshake_start(); !r) {
