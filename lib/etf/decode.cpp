@@ -90,6 +90,12 @@ class decoder {
     return true;
   }
   static void abandon(term* slot, frame_stack& st) noexcept;
+  static void* alloc(std::size_t bytes) { return od::pool_alloc(bytes); }
+  // An object of `head` bytes followed by `n` terms (n is bounded by the input size).
+  static void* alloc_terms(std::size_t head, std::size_t n) {
+    return alloc(head + n * sizeof(term));
+  }
+  od::binary_obj* copy_binary(const std::uint8_t* p, std::size_t n);
 
   const std::uint8_t* d_;
   std::size_t n_;
@@ -114,10 +120,9 @@ inline bool same_key(const term& a, const term& b) noexcept {
   }
 }
 
-inline void put(term* slot, term&& v) noexcept {
-  // Slots are fresh [] terms, which own nothing, so construct over them.
-  new (slot) term(std::move(v));
-}
+// Slots are fresh [] terms, which own nothing, so values are constructed over them: with a
+// prvalue, `new (slot) term(expr)` builds it in place (no temporary to destroy).
+inline void put(term* slot, term&& v) noexcept { new (slot) term(std::move(v)); }
 
 // Fills a run of small integers, floats, [] and cached atoms (lists of numbers, records, map
 // keys) straight from the bytes, without a round trip through value(). Works on locals: the
@@ -142,24 +147,24 @@ template <bool Map>
       slot = dst;
     switch (p[0]) {
       case small_integer_ext:
-        put(slot, term(std::int64_t{p[1]}));
+        new (slot) term(std::int64_t{p[1]});
         pos += 2;
         break;
       case integer_ext:
         if (left < 5) goto out;
-        put(slot, term(std::int64_t{static_cast<std::int32_t>(detail::get32(p + 1))}));
+        new (slot) term(std::int64_t{static_cast<std::int32_t>(detail::get32(p + 1))});
         pos += 5;
         break;
       case new_float_ext: {
         if (left < 9) goto out;
         double v = std::bit_cast<double>(detail::get64(p + 1));
         if (!std::isfinite(v)) goto out;
-        put(slot, term(v));
+        new (slot) term(v);
         pos += 9;
         break;
       }
       case nil_ext:
-        put(slot, term());
+        new (slot) term();
         pos += 1;
         break;
       case atom_ext: {
@@ -168,7 +173,7 @@ template <bool Map>
         if (len > left - 3) goto out;
         const entry* e = detail::cached_atom(atoms, p + 3, len, true);
         if (!e) goto out;
-        put(slot, term(to_atom(e)));
+        new (slot) term(to_atom(e));
         pos += 3 + len;
         break;
       }
@@ -176,7 +181,7 @@ template <bool Map>
         if (p[1] > left - 2) goto out;
         const entry* e = detail::cached_atom(atoms, p + 2, p[1], false);
         if (!e) goto out;
-        put(slot, term(to_atom(e)));
+        new (slot) term(to_atom(e));
         pos += 2 + std::size_t{p[1]};
         break;
       }
@@ -364,6 +369,35 @@ inline bool decoder::read_atom(const entry*& out) {
   }
 }
 
+// A binary with its bytes inline (as binary_obj::make_inline), short ones copied without a
+// call to memcpy: most binaries in records are a few bytes.
+od::binary_obj* decoder::copy_binary(const std::uint8_t* p, std::size_t n) {
+  if (n > SIZE_MAX - sizeof(od::binary_obj)) throw std::bad_alloc();
+  auto* o = new (alloc(sizeof(od::binary_obj) + n)) od::binary_obj();
+  auto* d = reinterpret_cast<std::uint8_t*>(o + 1);
+  if (n >= 8 && n <= 16) {
+    std::uint64_t a, b;
+    std::memcpy(&a, p, 8);
+    std::memcpy(&b, p + n - 8, 8);
+    std::memcpy(d, &a, 8);
+    std::memcpy(d + n - 8, &b, 8);
+  } else if (n >= 4 && n < 8) {
+    std::uint32_t a, b;
+    std::memcpy(&a, p, 4);
+    std::memcpy(&b, p + n - 4, 4);
+    std::memcpy(d, &a, 4);
+    std::memcpy(d + n - 4, &b, 4);
+  } else if (n > 16) {
+    std::memcpy(d, p, n);
+  } else {
+    for (std::size_t i = 0; i < n; ++i) d[i] = p[i];
+  }
+  o->data = d;
+  o->size = n;
+  o->tail_bits = 0;
+  return o;
+}
+
 bool decoder::read_big(term* slot, std::size_t hdr, std::size_t len, std::uint8_t sign) {
   if (sign > 1) return fail(errc::bad_value, pos_);
   if (!need(hdr + len)) return false;
@@ -374,12 +408,12 @@ bool decoder::read_big(term* slot, std::size_t hdr, std::size_t len, std::uint8_
     std::uint64_t mag = 0;
     for (std::size_t i = used; i-- > 0;) mag = (mag << 8) | digits[i];
     if (!sign && mag <= static_cast<std::uint64_t>(INT64_MAX)) {
-      put(slot, term(static_cast<std::int64_t>(mag)));
+      new (slot) term(static_cast<std::int64_t>(mag));
       pos_ += hdr + len;
       return true;
     }
     if (sign && mag <= static_cast<std::uint64_t>(INT64_MAX) + 1) {
-      put(slot, term(static_cast<std::int64_t>(0 - mag)));
+      new (slot) term(static_cast<std::int64_t>(0 - mag));
       pos_ += hdr + len;
       return true;
     }
@@ -387,7 +421,7 @@ bool decoder::read_big(term* slot, std::size_t hdr, std::size_t len, std::uint8_
   big_int v;
   boost::multiprecision::import_bits(v, digits, digits + used, 8, false);
   if (sign) v = -v;
-  put(slot, term(big_integer(std::move(v))));
+  new (slot) term(big_integer(std::move(v)));
   pos_ += hdr + len;
   return true;
 }
@@ -400,12 +434,12 @@ again:
   switch (p[0]) {
     case small_integer_ext:
       if (!need(2)) return false;
-      put(slot, term(std::int64_t{p[1]}));
+      new (slot) term(std::int64_t{p[1]});
       pos_ += 2;
       return true;
     case integer_ext:
       if (!need(5)) return false;
-      put(slot, term(std::int64_t{static_cast<std::int32_t>(detail::get32(p + 1))}));
+      new (slot) term(std::int64_t{static_cast<std::int32_t>(detail::get32(p + 1))});
       pos_ += 5;
       return true;
     case small_big_ext:
@@ -418,7 +452,7 @@ again:
       if (!need(9)) return false;
       double v = std::bit_cast<double>(detail::get64(p + 1));
       if (!std::isfinite(v)) return fail(errc::bad_float, at);
-      put(slot, term(v));
+      new (slot) term(v);
       pos_ += 9;
       return true;
     }
@@ -433,7 +467,7 @@ again:
       auto [end, ec] = std::from_chars(s, s + len, v);
       if (ec != std::errc() || end != s + len || !std::isfinite(v))
         return fail(errc::bad_float, at);
-      put(slot, term(v));
+      new (slot) term(v);
       pos_ += 32;
       return true;
     }
@@ -444,7 +478,7 @@ again:
     case atom_cache_ref: {
       const entry* a;
       if (!read_atom(a)) return false;
-      put(slot, term(to_atom(a)));
+      new (slot) term(to_atom(a));
       return true;
     }
     case small_tuple_ext:
@@ -455,17 +489,17 @@ again:
       pos_ += hdr;
       if (n > n_ - pos_) return fail(errc::truncated, pos_);
       if (n == 0) {
-        put(slot, term(tuple()));
+        new (slot) term(tuple());
         return true;
       }
       if (!room(st, at)) return false;
-      auto* obj = od::tuple_obj::make_uninit(n);
-      put(slot, term::adopt(kind::tuple, obj));
+      auto* obj = new (alloc_terms(sizeof(od::tuple_obj), n)) od::tuple_obj(n);
+      new (slot) term(term::adopt(kind::tuple, obj));
       st.push_back(frame{slot, obj->elems(), nullptr, nullptr, obj, at, n, 0, 0, fk_tuple});
       return true;
     }
     case nil_ext:
-      put(slot, term());
+      new (slot) term();
       pos_ += 1;
       return true;
     case string_ext: {
@@ -474,13 +508,13 @@ again:
       if (!need(3 + len)) return false;
       pos_ += 3 + len;
       if (len == 0) {
-        put(slot, term());
+        new (slot) term();
         return true;
       }
-      auto* lo = od::list_obj::make_uninit(len);
+      auto* lo = new (alloc_terms(sizeof(od::list_obj), len)) od::list_obj(len);
       term* e = lo->elems();
-      for (std::size_t i = 0; i < len; ++i) put(e + i, term(std::int64_t{p[3 + i]}));
-      put(slot, term::adopt(kind::list, lo));
+      for (std::size_t i = 0; i < len; ++i) new (e + i) term(std::int64_t{p[3 + i]});
+      new (slot) term(term::adopt(kind::list, lo));
       return true;
     }
     case list_ext: {
@@ -490,8 +524,8 @@ again:
       if (n == 0) goto again;  // [ | Tail] is Tail
       if (std::size_t{n} + 1 > n_ - pos_) return fail(errc::truncated, pos_);
       if (!room(st, at)) return false;
-      auto* lo = od::list_obj::make_uninit(n);
-      put(slot, term::adopt(kind::list, lo));
+      auto* lo = new (alloc_terms(sizeof(od::list_obj), n)) od::list_obj(n);
+      new (slot) term(term::adopt(kind::list, lo));
       st.push_back(frame{slot, lo->elems(), &lo->tail, nullptr, lo, at, n, 1, 0, fk_list});
       return true;
     }
@@ -501,9 +535,9 @@ again:
       if (!need(5 + len)) return false;
       const std::uint8_t* data = p + 5;
       if (owner_ && len >= 64)
-        put(slot, term(binary::shared(*owner_, data, len)));
+        new (slot) term(binary::shared(*owner_, data, len));
       else
-        put(slot, term::adopt(kind::bitstring, od::binary_obj::make_inline(data, len, 0)));
+        new (slot) term(term::adopt(kind::bitstring, copy_binary(data, len)));
       pos_ += 5 + len;
       return true;
     }
@@ -517,11 +551,11 @@ again:
       unsigned tail = bits == 8 ? 0 : bits;
       bool clean = tail == 0 || (data[len - 1] & (0xFFu >> tail)) == 0;
       if (owner_ && len >= 64 && clean)
-        put(slot, term(binary::shared(*owner_, data, len, tail)));
+        new (slot) term(binary::shared(*owner_, data, len, tail));
       else if (tail == 0)
-        put(slot, term(binary(std::span(data, len))));
+        new (slot) term(binary(std::span(data, len)));
       else
-        put(slot, term(binary::bits(std::span(data, len), tail)));
+        new (slot) term(binary::bits(std::span(data, len), tail));
       pos_ += 6 + len;
       return true;
     }
@@ -531,14 +565,14 @@ again:
       pos_ += 5;
       if (std::size_t{n} * 2 > n_ - pos_) return fail(errc::truncated, pos_);
       if (n == 0) {
-        put(slot, term(map()));
+        new (slot) term(map());
         return true;
       }
       if (!room(st, at)) return false;
-      std::unique_ptr<od::map_obj> made(new od::map_obj());
+      std::unique_ptr<od::map_obj> made(new (alloc(sizeof(od::map_obj))) od::map_obj());
       made->pairs.resize(n);
       auto* mo = made.release();
-      put(slot, term::adopt(kind::map, mo));
+      new (slot) term(term::adopt(kind::map, mo));
       st.push_back(frame{slot, nullptr, nullptr, mo->pairs.data(), mo, at, 2 * n, 0, 0, fk_map});
       return true;
     }
@@ -551,8 +585,9 @@ again:
       if (!need(is_new ? 12 : 9)) return false;
       const std::uint8_t* q = d_ + pos_;
       std::uint32_t creation = is_new ? detail::get32(q + 8) : q[8];
-      put(slot, term::adopt(kind::pid, new od::pid_obj(to_atom(node), detail::get32(q),
-                                                       detail::get32(q + 4), creation)));
+      new (slot) term(term::adopt(
+          kind::pid, new (alloc(sizeof(od::pid_obj))) od::pid_obj(to_atom(node), detail::get32(q),
+                                                                  detail::get32(q + 4), creation)));
       pos_ += is_new ? 12 : 9;
       return true;
     }
@@ -570,7 +605,7 @@ again:
       std::uint32_t creation = t == v4_port_ext    ? detail::get32(q + 8)
                                : t == new_port_ext ? detail::get32(q + 4)
                                                    : q[4];
-      put(slot, term(port(to_atom(node), id, creation)));
+      new (slot) term(port(to_atom(node), id, creation));
       pos_ += len;
       return true;
     }
@@ -589,7 +624,8 @@ again:
       std::uint32_t creation = newer ? detail::get32(q) : q[0];
       std::uint32_t w[reference::max_words];
       for (std::size_t i = 0; i < words; ++i) w[i] = detail::get32(q + cl + 4 * i);
-      put(slot, term::adopt(kind::reference, new od::ref_obj(to_atom(node), creation, w, words)));
+      new (slot) term(term::adopt(kind::reference, new (alloc(sizeof(od::ref_obj))) od::ref_obj(
+                                                       to_atom(node), creation, w, words)));
       pos_ += cl + 4 * words;
       return true;
     }
@@ -600,7 +636,7 @@ again:
       if (!need(5)) return false;
       const std::uint8_t* q = d_ + pos_;
       std::uint32_t w = detail::get32(q);
-      put(slot, term(reference(to_atom(node), q[4], std::span<const std::uint32_t>(&w, 1))));
+      new (slot) term(reference(to_atom(node), q[4], std::span<const std::uint32_t>(&w, 1)));
       pos_ += 5;
       return true;
     }
@@ -637,13 +673,13 @@ again:
       if (!read_atom(m) || !read_atom(fn)) return false;
       if (!need(2)) return false;
       if (d_[pos_] != small_integer_ext) return fail(errc::bad_value, pos_);
-      put(slot, term(export_fun(to_atom(m), to_atom(fn), d_[pos_ + 1])));
+      new (slot) term(export_fun(to_atom(m), to_atom(fn), d_[pos_ + 1]));
       pos_ += 2;
       return true;
     }
     case local_ext: {
       // The rest of the input is a node-local encoding we keep as it is.
-      put(slot, term(local_term(std::vector<std::uint8_t>(p, d_ + n_))));
+      new (slot) term(local_term(std::vector<std::uint8_t>(p, d_ + n_)));
       pos_ = n_;
       return true;
     }
