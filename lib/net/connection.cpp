@@ -218,15 +218,17 @@ void connection_base::async_send(const term& control, const term* payload, std::
     done(make_error_code(node_errc::not_connected));
     return;
   }
-  detail::out_message m;
-  m.sender = sender;
-  detail::message_atoms atoms;
-  if (auto ec = encode_message(control, payload, flags_, m, atoms, scratch.iov)) {
+  auto& m = scratch_message(sender);
+  if (auto ec = encode_message(control, payload, flags_, m, scratch.atoms, scratch.iov)) {
     done(ec);
     return;
   }
-  m.atoms = atoms.take();
-  queue_->push_async(std::move(m), std::move(done));
+  m.atoms.assign(scratch.atoms.list().begin(), scratch.atoms.list().end());
+  if (m.data.size() > scratch_keep)
+    queue_->push_async(std::move(m), std::move(done));
+  else
+    queue_->push_async_copy(m, std::move(done));
+  m.keep = term();
   kick_writer();
 }
 

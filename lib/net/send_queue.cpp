@@ -93,22 +93,31 @@ bool send_queue::push_blocking(out_message m) {
   return true;
 }
 
-void send_queue::push_async(out_message m, any_completion<std::error_code> done) {
+template <class M>
+void send_queue::push_async_any(M&& m, any_completion<std::error_code> done) {
   bool closed = false;
   {
     std::lock_guard lk(m_);
     if (closed_) {
       closed = true;
     } else if (!has_room(m) || !parked_.empty()) {
-      parked_.emplace_back(std::move(m), std::move(done));
+      parked_.emplace_back(std::forward<M>(m), std::move(done));
       return;
     } else if (fast_path_open(m)) {
       append_raw_locked(m);
     } else {
-      push_locked(std::move(m));
+      push_locked(std::forward<M>(m));
     }
   }
   done(closed ? make_error_code(node_errc::closed) : std::error_code());
+}
+
+void send_queue::push_async(out_message m, any_completion<std::error_code> done) {
+  push_async_any(std::move(m), std::move(done));
+}
+
+void send_queue::push_async_copy(const out_message& m, any_completion<std::error_code> done) {
+  push_async_any(m, std::move(done));
 }
 
 void send_queue::push_tick() {

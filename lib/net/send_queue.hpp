@@ -123,6 +123,8 @@ class send_queue {
   // Queues when below the bound, else parks the message; `done` runs (posted) once queued,
   // with node_errc::closed if the queue closes first.
   void push_async(out_message m, any_completion<std::error_code> done);
+  // Like push_async, copying `m` only as far as needed (the caller can reuse it as scratch).
+  void push_async_copy(const out_message& m, any_completion<std::error_code> done);
   // A tick (an empty packet), written before anything else.
   void push_tick();
   // Drops everything; parked and blocked senders get node_errc::closed.
@@ -182,6 +184,8 @@ class send_queue {
     std::size_t size = 0;               // accounted bytes
     std::vector<std::shared_ptr<item>> followers;
   };
+  template <class M>
+  void push_async_any(M&& m, any_completion<std::error_code> done);
   bool fast_path_open(const out_message& m) const noexcept;
   void append_raw_locked(const out_message& m);
   void push_locked(out_message m);
