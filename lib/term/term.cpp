@@ -30,8 +30,12 @@ struct pool_lists {
   free_block* head[pool_classes];
   std::size_t cached_bytes;
 };
-constinit thread_local pool_lists lists{};
-constinit thread_local int pool_state = 0;  // 0: no reaper yet, 1: live, 2: thread exiting
+// initial-exec: in code built as PIC the default model makes each access a call (relaxed away
+// when linked into an executable, but the registers it clobbers are still saved around it).
+// These few bytes fit the static TLS a dlopen'ed library may use.
+[[gnu::tls_model("initial-exec")]] constinit thread_local pool_lists lists{};
+[[gnu::tls_model("initial-exec")]] constinit thread_local int pool_state =
+    0;  // 0: no reaper yet, 1: live, 2: exiting
 struct pool_reaper {
   std::vector<heap_object*> destroy_stack;  // reused by destroy()
   pool_reaper() noexcept { pool_state = 1; }
@@ -218,7 +222,7 @@ void drain(heap_object* h, std::vector<heap_object*>& stack) noexcept {
     destroy_one(next, stack, 0);
   }
 }
-thread_local bool destroying = false;
+[[gnu::tls_model("initial-exec")]] constinit thread_local bool destroying = false;
 }  // namespace
 
 void destroy(heap_object* h) noexcept {
