@@ -90,7 +90,7 @@ class decoder {
     return true;
   }
   static void abandon(term* slot, frame_stack& st) noexcept;
-  static void* alloc(std::size_t bytes) { return od::pool_alloc(bytes); }
+  static void* alloc(std::size_t bytes) { return od::pool_alloc_inline(bytes); }
   // An object of `head` bytes followed by `n` terms (n is bounded by the input size).
   static void* alloc_terms(std::size_t head, std::size_t n) {
     return alloc(head + n * sizeof(term));

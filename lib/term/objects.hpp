@@ -9,6 +9,38 @@
 
 namespace erlnode::detail {
 
+// The per-thread block pool behind pool_alloc/pool_free (term.cpp): free lists of small
+// blocks by 16-byte size class, exposed so that the decoder's allocations inline.
+namespace pool {
+inline constexpr std::size_t granule = 16;
+inline constexpr std::size_t classes = 16;  // blocks up to 256 bytes
+struct free_block {
+  free_block* next;
+};
+struct lists {
+  free_block* head[classes];
+  std::size_t cached_bytes;
+};
+inline constexpr std::size_t class_of(std::size_t n) noexcept {
+  return (n + granule - 1) / granule - 1;
+}
+}  // namespace pool
+// This thread's lists (initial-exec: see term.cpp).
+[[gnu::tls_model("initial-exec")]] extern constinit thread_local pool::lists tl_pool;
+
+// pool_alloc with the free-list pop inline.
+[[gnu::always_inline]] inline void* pool_alloc_inline(std::size_t n) {
+  std::size_t c = pool::class_of(n);
+  if (c < pool::classes) [[likely]] {
+    if (pool::free_block* b = tl_pool.head[c]) [[likely]] {
+      tl_pool.head[c] = b->next;
+      tl_pool.cached_bytes -= (c + 1) * pool::granule;
+      return b;
+    }
+  }
+  return pool_alloc(n);
+}
+
 struct tuple_obj : heap_object {
   std::size_t size;
   explicit tuple_obj(std::size_t n) noexcept : heap_object(kind::tuple), size(n) {}

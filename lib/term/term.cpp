@@ -12,38 +12,34 @@ namespace erlnode {
 
 namespace detail {
 
+// The thread-locals of the pool use the initial-exec model: in code built as PIC the default
+// makes each access a call (relaxed away when linked into an executable, but the registers it
+// clobbers are still saved around it). These few bytes fit the static TLS that a dlopen'ed
+// library may use.
+[[gnu::tls_model("initial-exec")]] constinit thread_local pool::lists tl_pool{};
+
 namespace {
 // Per-thread free lists of small blocks, by 16-byte size class. Decoding allocates several
 // small objects per term; glibc's own per-thread cache is too small for that pattern.
-constexpr std::size_t pool_granule = 16;
-constexpr std::size_t pool_classes = 16;  // blocks up to 256 bytes
+using pool::free_block;
+constexpr std::size_t pool_granule = pool::granule;
+constexpr std::size_t pool_classes = pool::classes;
 // Bytes a thread keeps cached in all (freeing a large decoded term refills the lists for the
 // next decode of the same size).
 constexpr std::size_t pool_bytes_max = 8u << 20;
 
-struct free_block {
-  free_block* next;
-};
-// The free lists are plain data (no guard on each access); the lists' blocks are returned at
-// thread exit by `pool_reaper`, registered when a thread first allocates past its lists.
-struct pool_lists {
-  free_block* head[pool_classes];
-  std::size_t cached_bytes;
-};
-// initial-exec: in code built as PIC the default model makes each access a call (relaxed away
-// when linked into an executable, but the registers it clobbers are still saved around it).
-// These few bytes fit the static TLS a dlopen'ed library may use.
-[[gnu::tls_model("initial-exec")]] constinit thread_local pool_lists lists{};
-[[gnu::tls_model("initial-exec")]] constinit thread_local int pool_state =
-    0;  // 0: no reaper yet, 1: live, 2: exiting
+// The free lists (tl_pool) are plain data (no guard on each access); the lists' blocks are
+// returned at thread exit by `pool_reaper`, registered when a thread first allocates past its
+// lists. pool_state: 0: no reaper yet, 1: live, 2: thread exiting.
+[[gnu::tls_model("initial-exec")]] constinit thread_local int pool_state = 0;
 struct pool_reaper {
   std::vector<heap_object*> destroy_stack;  // reused by destroy()
   pool_reaper() noexcept { pool_state = 1; }
   ~pool_reaper() {
     pool_state = 2;
     // Frees from now on bypass the lists (and allocations find them empty).
-    lists.cached_bytes = SIZE_MAX / 2;
-    for (auto*& h : lists.head)
+    tl_pool.cached_bytes = SIZE_MAX / 2;
+    for (auto*& h : tl_pool.head)
       while (h) ::operator delete(std::exchange(h, h->next));
   }
 };
@@ -60,9 +56,9 @@ std::size_t pool_class(std::size_t n) noexcept { return (n + pool_granule - 1) /
 void* pool_alloc(std::size_t n) {
   std::size_t c = pool_class(n);
   if (c < pool_classes) [[likely]] {
-    if (free_block* b = lists.head[c]) [[likely]] {
-      lists.head[c] = b->next;
-      lists.cached_bytes -= (c + 1) * pool_granule;
+    if (free_block* b = tl_pool.head[c]) [[likely]] {
+      tl_pool.head[c] = b->next;
+      tl_pool.cached_bytes -= (c + 1) * pool_granule;
       return b;
     }
     return pool_alloc_slow(c);
@@ -76,11 +72,11 @@ namespace {
   if (c < pool_classes) [[likely]] {
     std::size_t bytes = (c + 1) * pool_granule;
     // Blocks may come from another thread's pool; they simply join this thread's lists.
-    if (lists.cached_bytes + bytes <= pool_bytes_max && pool_state == 1) [[likely]] {
+    if (tl_pool.cached_bytes + bytes <= pool_bytes_max && pool_state == 1) [[likely]] {
       auto* b = static_cast<free_block*>(ptr);
-      b->next = lists.head[c];
-      lists.head[c] = b;
-      lists.cached_bytes += bytes;
+      b->next = tl_pool.head[c];
+      tl_pool.head[c] = b;
+      tl_pool.cached_bytes += bytes;
       return;
     }
   }
