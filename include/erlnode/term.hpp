@@ -484,7 +484,12 @@ class term {
   // Internal (the codec): the term of a heap object, adopting one reference to it.
   static term adopt(kind k, detail::heap_object* h) noexcept { return term(k, h); }
   static constexpr bool is_heap(kind k) noexcept {
-    return k != kind::small_int && k != kind::float_ && k != kind::atom && k != kind::nil;
+    // One bit test (kinds are below 16): every kind but these four is boxed.
+    constexpr unsigned immediate =
+        1u << static_cast<unsigned>(kind::small_int) | 1u << static_cast<unsigned>(kind::float_) |
+        1u << static_cast<unsigned>(kind::atom) | 1u << static_cast<unsigned>(kind::nil);
+    static_assert(static_cast<unsigned>(kind::local) < 16);
+    return ((1u << static_cast<unsigned>(k)) & immediate) == 0;
   }
 
  private:

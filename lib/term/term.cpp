@@ -16,7 +16,10 @@ namespace detail {
 // makes each access a call (relaxed away when linked into an executable, but the registers it
 // clobbers are still saved around it). These few bytes fit the static TLS that a dlopen'ed
 // library may use.
-[[gnu::tls_model("initial-exec")]] constinit thread_local pool::lists tl_pool{};
+// cached_bytes starts (and ends, at thread exit) past any limit, so that frees bypass the lists
+// until the thread's reaper is registered (one test on the hot path instead of two).
+constexpr std::size_t pool_closed = SIZE_MAX / 2;
+[[gnu::tls_model("initial-exec")]] constinit thread_local pool::lists tl_pool{{}, pool_closed};
 
 namespace {
 // Per-thread free lists of small blocks, by 16-byte size class. Decoding allocates several
@@ -34,11 +37,14 @@ constexpr std::size_t pool_bytes_max = 8u << 20;
 [[gnu::tls_model("initial-exec")]] constinit thread_local int pool_state = 0;
 struct pool_reaper {
   std::vector<heap_object*> destroy_stack;  // reused by destroy()
-  pool_reaper() noexcept { pool_state = 1; }
+  pool_reaper() noexcept {
+    pool_state = 1;
+    tl_pool.cached_bytes = 0;
+  }
   ~pool_reaper() {
     pool_state = 2;
     // Frees from now on bypass the lists (and allocations find them empty).
-    tl_pool.cached_bytes = SIZE_MAX / 2;
+    tl_pool.cached_bytes = pool_closed;
     for (auto*& h : tl_pool.head)
       while (h) ::operator delete(std::exchange(h, h->next));
   }
@@ -72,7 +78,7 @@ namespace {
   if (c < pool_classes) [[likely]] {
     std::size_t bytes = (c + 1) * pool_granule;
     // Blocks may come from another thread's pool; they simply join this thread's lists.
-    if (tl_pool.cached_bytes + bytes <= pool_bytes_max && pool_state == 1) [[likely]] {
+    if (tl_pool.cached_bytes + bytes <= pool_bytes_max) [[likely]] {
       auto* b = static_cast<free_block*>(ptr);
       b->next = tl_pool.head[c];
       tl_pool.head[c] = b;
