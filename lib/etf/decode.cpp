@@ -72,7 +72,8 @@ class decoder {
     return true;
   }
   bool intern(const std::uint8_t* p, std::size_t len, bool latin1, const entry*& out) {
-    if ((out = detail::cached_atom(atoms_, p, len, latin1))) [[likely]]
+    if ((out = detail::cached_atom(atoms_, p, len, n_ - static_cast<std::size_t>(p - d_), latin1)))
+        [[likely]]
       return true;
     return intern_slow(p, len, latin1, out);
   }
@@ -171,7 +172,7 @@ template <bool Map>
         if (left < 3) goto out;
         std::size_t len = detail::get16(p + 1);
         if (len > left - 3) goto out;
-        const entry* e = detail::cached_atom(atoms, p + 3, len, true);
+        const entry* e = detail::cached_atom(atoms, p + 3, len, left - 3, true);
         if (!e) goto out;
         new (slot) term(to_atom(e));
         pos += 3 + len;
@@ -179,7 +180,7 @@ template <bool Map>
       }
       case small_atom_utf8_ext: {
         if (p[1] > left - 2) goto out;
-        const entry* e = detail::cached_atom(atoms, p + 2, p[1], false);
+        const entry* e = detail::cached_atom(atoms, p + 2, p[1], left - 2, false);
         if (!e) goto out;
         new (slot) term(to_atom(e));
         pos += 2 + std::size_t{p[1]};
