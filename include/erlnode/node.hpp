@@ -25,9 +25,9 @@
 //   node_options::hidden = false is refused with std::errc::invalid_argument), port() is 0.
 //   After start it connects to other nodes (async_connect, auto-connect) under its new name.
 // - Pids and references carry the node's name, so none may exist before it is known:
-//   create_mailbox() and make_ref() throw std::logic_error until the name is known (at the
-//   latest when async_start completes), create_mailbox(name) returns node_errc::not_started,
-//   and spawn() must not be called before then either.
+//   create_mailbox(), make_ref() and spawn() throw std::logic_error until the name is known
+//   (at the latest when async_start completes); create_mailbox(name) returns
+//   node_errc::not_started.
 //   (OTP renames its existing pids instead; a pid here is a value and cannot follow.)
 // - The name lives as long as the connection that gave it. When that connection goes down
 //   (the peer stopped or disconnected us, a tick timeout, or our own disconnect()), the node

@@ -34,15 +34,14 @@ using asio::ip::tcp;
 // ------------------------------------------------------------------------------------------
 // node: thin wrappers
 
-namespace {
-// Pids and refs carry the node's name: on a dynamic-name node none may exist before it.
-void require_named(const detail::node_impl& n, const char* what) {
-  if (!n.named())
+namespace detail {
+void node_impl::require_named(const char* what) const {
+  if (!named())
     throw std::logic_error(std::string("erlnode::node::") + what +
                            ": a dynamic-name node (node_options::named_by) has no name before "
                            "async_start has completed");
 }
-}  // namespace
+}  // namespace detail
 
 node::node(executor_type ex, node_options opts)
     : impl_(std::make_shared<detail::node_impl>(std::move(ex), std::move(opts))) {}
@@ -59,7 +58,7 @@ void node::ping_impl(std::string peer, net::any_completion<std::error_code, bool
 bool node::disconnect(atom peer) { return impl_->disconnect(peer); }
 void node::stop() { impl_->stop(); }
 mailbox node::create_mailbox() {
-  require_named(*impl_, "create_mailbox");
+  impl_->require_named("create_mailbox");
   return impl_->new_mailbox();
 }
 result<mailbox> node::create_mailbox(atom n) {
@@ -69,7 +68,7 @@ result<mailbox> node::create_mailbox(atom n) {
   return result<mailbox>(std::move(mb));
 }
 reference node::make_ref() {
-  require_named(*impl_, "make_ref");
+  impl_->require_named("make_ref");
   return impl_->make_ref();
 }
 atom node::name() const { return impl_->named() ? impl_->name() : atom(); }
@@ -408,8 +407,7 @@ net::connection_settings node_impl::settings_for(dist::handshake_role role,
 
 void node_impl::connect(atom peer, net::any_completion<std::error_code> h) {
   if (stopped_) return h(make_error_code(node_errc::closed));
-  if (!started_ || (dynamic_ ? !named_.load(std::memory_order_acquire) : port_ == 0))
-    return h(make_error_code(node_errc::not_started));
+  if (!may_dial()) return h(make_error_code(node_errc::not_started));
   add_connect_waiter(peer, std::move(h));
 }
 
@@ -573,7 +571,6 @@ void node_impl::on_up(net::connection_base& c) {
     creation_ = got->second;
     system_pid_ = pid(name_, 1, 0, creation_);
     next_pid_ = 2;
-    port_ = 1;  // "may dial" for routing's auto-connect (port() still reports 0)
     naming_conn_ = &c;
     named_.store(true, std::memory_order_release);
     log(log_level::info,

@@ -165,8 +165,15 @@ class node_impl final : public net::connection_owner,
   // (acquire) reads the final name.
   bool dynamic_name() const noexcept { return dynamic_; }
   bool named() const noexcept { return !dynamic_ || named_.load(std::memory_order_acquire); }
+  // Pids and refs carry the node's name: on a dynamic-name node none may exist before it.
+  // Throws std::logic_error (a programmer error; named() is the non-throwing test).
+  void require_named(const char* what) const;
+  // Started and able to dial out: listening with a name, or named by a peer.
+  bool may_dial() const noexcept {
+    return started_ && (dynamic_ ? named_.load(std::memory_order_acquire) : port_ != 0);
+  }
   std::uint32_t creation() const noexcept { return creation_; }
-  std::uint16_t port() const noexcept { return dynamic_ ? 0 : port_; }
+  std::uint16_t port() const noexcept { return port_; }
   const strand_type& strand() const noexcept { return strand_; }
   boost::asio::any_io_executor executor() const { return ex_; }
 

@@ -354,6 +354,8 @@ TEST_CASE("a dynamic-name node has no pids before it has a name") {
   CHECK(d.n->creation() == 0);
   CHECK_THROWS_AS(d.n->create_mailbox(), std::logic_error);
   CHECK_THROWS_AS(d.n->make_ref(), std::logic_error);
+  CHECK_THROWS_AS(d.n->spawn([](mailbox&, list) -> boost::asio::awaitable<void> { co_return; }),
+                  std::logic_error);
   CHECK(d.n->create_mailbox(atom("box")).error().code == node_errc::not_started);
   CHECK(d.n->async_connect("x@127.0.0.9", boost::asio::use_future).get() == node_errc::not_started);
 }

@@ -251,7 +251,7 @@ std::error_code node_impl::route(outgoing o, atom node, net::send_wait wait) {
     it->second.queued.emplace_back(std::move(o), net::any_completion<std::error_code>());
     return {};
   }
-  if (!started_ || stopped_ || port_ == 0) return make_error_code(node_errc::not_started);
+  if (stopped_ || !may_dial()) return make_error_code(node_errc::not_started);
   if (!may_auto_connect_locked(node)) return make_error_code(node_errc::not_connected);
   auto& e = peers_[node];
   e.queued.emplace_back(std::move(o), net::any_completion<std::error_code>());
@@ -270,7 +270,7 @@ void node_impl::async_route(outgoing o, atom node, net::any_completion<std::erro
     } else if (it != peers_.end()) {
       it->second.queued.emplace_back(std::move(o), std::move(h));
       return;
-    } else if (!started_ || stopped_ || port_ == 0) {
+    } else if (stopped_ || !may_dial()) {
       lk.unlock();
       return h(make_error_code(node_errc::not_started));
     } else if (!may_auto_connect_locked(node)) {

@@ -455,6 +455,7 @@ bool node::undefine_process(atom module, atom function) {
 }
 
 pid node::spawn(process_function f, list args) {
+  impl_->require_named("spawn");
   mailbox mb = impl_->new_mailbox();
   pid p = mb.self();
   detail::start_process(*impl_, std::move(mb), std::move(f), std::move(args));
