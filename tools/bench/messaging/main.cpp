@@ -50,12 +50,12 @@ using erlnode::bench::port_open;
 
 namespace {
 
-constexpr long receiver_busy_poll_us = 200;
+constexpr long receiver_busy_poll_us = 20;
 
 struct options {
   long n_small = 100'000;
   long n_bin = 100;
-  int reps = 3;
+  int reps = 5;
   std::string self = "/proc/self/exe";
   std::string escript = "escript";
 };
