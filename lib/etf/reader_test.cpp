@@ -136,3 +136,43 @@ TEST_CASE("skip applies the decoder's checks") {
   REQUIRE(two.skip());
   CHECK(two.offset() == 2);
 }
+
+TEST_CASE("skip over runs of large binaries (prefetched ahead) stays within the input") {
+  // [B1, ..., Bn]: equal sizes (the run the walker prefetches ahead in), a size change midway,
+  // and a length claim past the end; every cut fails cleanly and the whole walks to the end.
+  auto list_of = [](std::initializer_list<std::size_t> sizes) {
+    bytes b{131, 108, 0, 0, 0, static_cast<std::uint8_t>(sizes.size())};
+    std::uint8_t fill = 1;
+    for (std::size_t n : sizes) {
+      b.insert(b.end(),
+               {109, static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
+                static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)});
+      b.insert(b.end(), n, fill++);
+    }
+    b.push_back(106);
+    return b;
+  };
+  for (const bytes& b :
+       {list_of({4096, 4096, 4096, 4096, 4096, 4096}),
+        list_of({3000, 3000, 5000, 5000, 5000, 2048, 100, 2048}), list_of({65536, 65536})}) {
+    etf::reader r(b);
+    REQUIRE(r.read_version());
+    REQUIRE(r.skip());
+    CHECK(r.at_end());
+    for (std::size_t cut = 1; cut < b.size(); cut += 97) {
+      bytes part(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(cut));
+      etf::reader p(part, 1);
+      auto s = p.skip();
+      REQUIRE_FALSE(s);
+      CHECK(s.error().code == etf::errc::truncated);
+      CHECK(p.offset() == 1);  // a failed skip leaves the position where it was
+    }
+  }
+  // A run whose next length claims more than is left.
+  bytes lie = list_of({4096, 4096, 4096});
+  lie[6 + 2 * (5 + 4096) + 1] = 0x7F;  // third binary: ~2 GB
+  etf::reader r(lie, 1);
+  auto s = r.skip();
+  REQUIRE_FALSE(s);
+  CHECK(s.error().code == etf::errc::truncated);
+}
