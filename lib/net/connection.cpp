@@ -379,6 +379,8 @@ std::span<std::uint8_t> connection_base::in_place_fragment(const std::uint8_t* p
   return r->subspan(have - head);
 }
 
+bool connection_base::reassembling() const noexcept { return reasm_->in_flight_sequences() > 0; }
+
 std::error_code connection_base::in_place_done() {
   auto c = reasm_->commit_next(in_place_seq_);
   if (!c) return {};

@@ -141,6 +141,8 @@ class connection_base : public std::enable_shared_from_this<connection_base> {
   std::span<std::uint8_t> in_place_fragment(const std::uint8_t* p, std::size_t have,
                                             std::size_t len);
   std::error_code in_place_done();
+  // A fragmented message is partly received.
+  bool reassembling() const noexcept;
   // On the strand: the tick timer fired. Returns false if the peer timed out.
   bool on_tick_interval();
   void note_read(std::size_t n) noexcept;
@@ -378,7 +380,16 @@ class connection final : public connection_base {
       const std::size_t want = std::max(need - std::min(need, pending), std::size_t{1});
       if (pending == 0 && buf_.use_count() == 1) begin_ = end_ = 0;
       if (buf_->size() - end_ < std::max(want, std::size_t{16} << 10)) compact();
-      const std::size_t room = std::min(buf_->size() - end_, std::max(want, read_chunk));
+      // While a fragmented message is being reassembled, reads stop at packet boundaries: a
+      // large packet that cannot be read in place (a first fragment) is read to its end and
+      // no further, and a packet's first bytes are read in small pieces, so the next
+      // continuation's payload is read in place rather than through this buffer.
+      std::size_t cap = std::max(want, read_chunk);
+      if (need >= 4 + in_place_min)
+        cap = want;
+      else if (reassembling())
+        cap = std::max(want, spill_max);
+      const std::size_t room = std::min(buf_->size() - end_, cap);
       std::size_t n = co_await stream_.async_read_some(
           boost::asio::buffer(buf_->data() + end_, room), boost::asio::use_awaitable);
       note_read(n);
