@@ -68,6 +68,8 @@ connection_base::hs_state connection_base::handshake_events(bool& decided) {
       if (auto a = atom::make(peer_)) peer_atom_ = *a;
       flags_ = done->negotiated_flags;
       peer_creation_ = done->peer_creation;
+      this_node_ = std::move(done->this_node);
+      this_creation_ = done->this_creation;
       return hs_state::done;
     } else if (auto* f = std::get_if<dist::handshake_failed>(&*ev)) {
       hs_fail_code_ = f->err.code;

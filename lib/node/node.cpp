@@ -90,72 +90,6 @@ void node::test_pause_ticks(atom peer, bool paused) { impl_->test_pause_ticks(pe
 
 namespace detail {
 
-namespace {
-// The socket of a dynamic-name request (node_options::named_by): a TCP socket that keeps a
-// copy of the first handshake message from the peer. That message is the "named:" status with
-// our name and creation, which net::connection checks (the host must be ours, the name valid)
-// but keeps to itself.
-class naming_socket {
- public:
-  using executor_type = tcp::socket::executor_type;
-  using lowest_layer_type = tcp::socket::lowest_layer_type;
-  explicit naming_socket(tcp::socket s) : s_(std::move(s)) {}
-
-  executor_type get_executor() { return s_.get_executor(); }
-  lowest_layer_type& lowest_layer() { return s_.lowest_layer(); }
-
-  template <class Buffers, class Token>
-  auto async_read_some(const Buffers& b, Token&& token) {
-    return asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-        [this, b](auto h) {
-          s_.async_read_some(
-              b, [this, b, h = std::move(h)](boost::system::error_code ec, std::size_t n) mutable {
-                keep(b, n);
-                std::move(h)(ec, n);
-              });
-        },
-        token);
-  }
-  template <class Buffers, class Token>
-  auto async_write_some(const Buffers& b, Token&& token) {
-    return s_.async_write_some(b, std::forward<Token>(token));
-  }
-
-  // Name and creation from the status message ('s' "named:" u16 len, name, u32 creation,
-  // after its 2-byte length), once it is complete; nullopt if it is not a named: status.
-  std::optional<std::pair<std::string, std::uint32_t>> assigned() const {
-    static constexpr std::string_view prefix = "snamed:";
-    if (seen_.size() < 2) return std::nullopt;
-    const std::size_t len = (std::size_t{seen_[0]} << 8) | seen_[1];
-    if (seen_.size() - 2 < len || len < prefix.size() + 2) return std::nullopt;
-    const std::uint8_t* m = seen_.data() + 2;
-    if (!std::equal(prefix.begin(), prefix.end(), m)) return std::nullopt;
-    const std::size_t nlen = (std::size_t{m[7]} << 8) | m[8];
-    if (len - 9 < nlen + 4) return std::nullopt;
-    std::string name(reinterpret_cast<const char*>(m + 9), nlen);
-    const std::uint8_t* c = m + 9 + nlen;
-    std::uint32_t creation = (std::uint32_t{c[0]} << 24) | (std::uint32_t{c[1]} << 16) |
-                             (std::uint32_t{c[2]} << 8) | c[3];
-    return std::make_pair(std::move(name), creation);
-  }
-
- private:
-  // The first message is at most 2 + 8192 bytes (the handshake's message bound).
-  static constexpr std::size_t keep_max = 2 + 8192;
-  template <class Buffers>
-  void keep(const Buffers& b, std::size_t n) {
-    const std::size_t take = std::min(n, keep_max - seen_.size());
-    if (take == 0) return;
-    const std::size_t old = seen_.size();
-    seen_.resize(old + take);
-    asio::buffer_copy(asio::buffer(seen_.data() + old, take), b, take);
-  }
-
-  tcp::socket s_;
-  std::vector<std::uint8_t> seen_;
-};
-}  // namespace
-
 node_impl::node_impl(asio::any_io_executor ex, node_options o)
     : ex_(ex), strand_(asio::make_strand(ex)), opts_(std::move(o)), system_pid_(atom(), 0, 0, 0) {
   if (!opts_.named_by.empty()) {
@@ -482,17 +416,13 @@ asio::awaitable<void> node_impl::dial(atom peer) {
   }
   s.set_option(tcp::no_delay(true), ec);
   auto settings = settings_for(dist::handshake_role::initiator, str(peer));
-  std::shared_ptr<net::connection_base> c;
   if (dynamic_ && !named_ && peer == naming_peer_) {
     // Ask for a name: 'N' with the host only and DFLAG_NAME_ME (creation 0 on the wire).
     settings.handshake.this_node = nn_.host;
     settings.handshake.this_flags |= dist::flag::name_me;
-    c = std::make_shared<net::connection<naming_socket>>(strand_, std::move(settings),
-                                                         weak_from_this(), std::move(s));
-  } else {
-    c = std::make_shared<net::connection<tcp::socket>>(strand_, std::move(settings),
-                                                       weak_from_this(), std::move(s));
   }
+  std::shared_ptr<net::connection_base> c = std::make_shared<net::connection<tcp::socket>>(
+      strand_, std::move(settings), weak_from_this(), std::move(s));
   {
     std::unique_lock lk(peers_m_);
     auto it = peers_.find(peer);
@@ -558,23 +488,21 @@ void node_impl::on_up(net::connection_base& c) {
   if (dynamic_ && !named_ && peer == naming_peer_ && c.role() == dist::handshake_role::initiator) {
     // The naming connection: take our name and creation before anything else on it runs
     // (its messages come after this, on the same strand).
-    auto* nc = dynamic_cast<net::connection<naming_socket>*>(&c);
-    auto got = nc ? nc->next_layer().assigned() : std::nullopt;
-    std::optional<atom> a;
-    if (got)
-      if (auto made = atom::make(got->first)) a = *made;
-    if (!a || got->second == 0) {
+    // The handshake checked the named: status (a valid name on our host); creation 0 is
+    // refused here.
+    auto a = atom::make(c.this_node());
+    if (!a || c.this_creation() == 0 || c.this_node() == nn_.host) {
       naming_error_ = make_error_code(node_errc::handshake_failed);
       return c.close(naming_error_, "no usable name in " + str(peer) + "'s named: status");
     }
     name_ = *a;
-    creation_ = got->second;
+    creation_ = c.this_creation();
     system_pid_ = pid(name_, 1, 0, creation_);
     next_pid_ = 2;
     naming_conn_ = &c;
     named_.store(true, std::memory_order_release);
     log(log_level::info,
-        "named " + str(name_) + " (creation " + std::to_string(got->second) + ") by " + str(peer));
+        "named " + str(name_) + " (creation " + std::to_string(creation_) + ") by " + str(peer));
   }
   std::vector<net::any_completion<std::error_code>> ws;
   std::vector<std::pair<outgoing, net::any_completion<std::error_code>>> q;

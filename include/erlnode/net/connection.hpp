@@ -110,6 +110,10 @@ class connection_base : public std::enable_shared_from_this<connection_base> {
   atom peer_atom() const noexcept { return peer_atom_; }
   dist::dflags flags() const noexcept { return flags_; }
   std::uint32_t peer_creation() const noexcept { return peer_creation_; }
+  // Our own name and creation as the handshake ended: the configured ones, or those a peer
+  // gave in a "named:" status (a dynamic-name request).
+  const std::string& this_node() const noexcept { return this_node_; }
+  std::uint32_t this_creation() const noexcept { return this_creation_; }
   // Before: the name dialled (initiator) or "" (acceptor).
   dist::handshake_role role() const noexcept { return settings_.handshake.role; }
   connection_stats stats() const;
@@ -185,6 +189,8 @@ class connection_base : public std::enable_shared_from_this<connection_base> {
   atom peer_atom_;
   dist::dflags flags_ = 0;
   std::uint32_t peer_creation_ = 0;
+  std::string this_node_;
+  std::uint32_t this_creation_ = 0;
   std::uint64_t id_;
   // Liveness (strand only).
   bool read_since_tick_ = false, wrote_since_tick_ = false;
