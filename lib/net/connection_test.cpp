@@ -173,3 +173,32 @@ TEST_CASE("fragmented messages arrive whole whatever the read sizes (in-place re
     CHECK(!f.ob->down);
   }
 }
+
+TEST_CASE("a large fragment continuation of no sequence closes the connection, split or whole") {
+  // The in-place path refuses it and leaves it to the normal path, which names the error.
+  for (std::size_t limit : {0, 30, 4099}) {
+    CAPTURE(limit);
+    pair_fixture f;
+    f.run_for(200ms);
+    REQUIRE(f.ob->up);
+    f.b->next_layer().set_read_limit(limit);
+    const std::uint32_t len = 18 + 70'000;
+    std::vector<std::uint8_t> pkt = {static_cast<std::uint8_t>(len >> 24),
+                                     static_cast<std::uint8_t>(len >> 16),
+                                     static_cast<std::uint8_t>(len >> 8),
+                                     static_cast<std::uint8_t>(len),
+                                     131,
+                                     70};
+    for (int i = 0; i < 7; ++i) pkt.push_back(0);
+    pkt.push_back(99);  // sequence 99: never started
+    for (int i = 0; i < 7; ++i) pkt.push_back(0);
+    pkt.push_back(1);  // fragment 1
+    pkt.resize(4 + len, 0x5a);
+    boost::asio::async_write(f.a->next_layer(), boost::asio::buffer(pkt),
+                             [](boost::system::error_code, std::size_t) {});
+    for (int i = 0; i < 40 && !f.ob->down; ++i) f.run_for(50ms);
+    CHECK(f.ob->down);
+    CHECK(f.ob->why == node_errc::bad_fragment);
+    CHECK(f.ob->got.empty());
+  }
+}
