@@ -376,23 +376,7 @@ od::binary_obj* decoder::copy_binary(const std::uint8_t* p, std::size_t n) {
   if (n > SIZE_MAX - sizeof(od::binary_obj)) throw std::bad_alloc();
   auto* o = new (alloc(sizeof(od::binary_obj) + n)) od::binary_obj();
   auto* d = reinterpret_cast<std::uint8_t*>(o + 1);
-  if (n >= 8 && n <= 16) {
-    std::uint64_t a, b;
-    std::memcpy(&a, p, 8);
-    std::memcpy(&b, p + n - 8, 8);
-    std::memcpy(d, &a, 8);
-    std::memcpy(d + n - 8, &b, 8);
-  } else if (n >= 4 && n < 8) {
-    std::uint32_t a, b;
-    std::memcpy(&a, p, 4);
-    std::memcpy(&b, p + n - 4, 4);
-    std::memcpy(d, &a, 4);
-    std::memcpy(d + n - 4, &b, 4);
-  } else if (n > 16) {
-    std::memcpy(d, p, n);
-  } else {
-    for (std::size_t i = 0; i < n; ++i) d[i] = p[i];
-  }
+  detail::copy_small(d, p, n);
   o->data = d;
   o->size = n;
   o->tail_bits = 0;

@@ -17,28 +17,6 @@ namespace {
 
 namespace od = erlnode::detail;
 
-// Copies n bytes; short copies (atom texts, small binaries) without a call to memcpy.
-[[gnu::always_inline]] inline void copy_small(std::uint8_t* d, const std::uint8_t* s,
-                                              std::size_t n) noexcept {
-  if (n >= 8 && n <= 16) {
-    std::uint64_t a, b;
-    std::memcpy(&a, s, 8);
-    std::memcpy(&b, s + n - 8, 8);
-    std::memcpy(d, &a, 8);
-    std::memcpy(d + n - 8, &b, 8);
-  } else if (n >= 4 && n < 8) {
-    std::uint32_t a, b;
-    std::memcpy(&a, s, 4);
-    std::memcpy(&b, s + n - 4, 4);
-    std::memcpy(d, &a, 4);
-    std::memcpy(d + n - 4, &b, 4);
-  } else if (n < 4) {
-    for (std::size_t i = 0; i < n; ++i) d[i] = s[i];
-  } else {
-    std::memcpy(d, s, n);
-  }
-}
-
 // Where the encoder writes next. A local of encoder::run, passed by reference only to
 // inlined code, so it stays in registers: the byte stores, which may alias any memory, would
 // otherwise force a reload (and store) of the write position for every field.
@@ -275,7 +253,7 @@ class encoder {
   }
   [[gnu::always_inline]] void bytes(cursor& c, const std::uint8_t* p, std::size_t n) {
     if (n < 4096) [[likely]] {
-      copy_small(take(c, n), p, n);
+      detail::copy_small(take(c, n), p, n);
       return;
     }
     c = s_.append(c, p, n);
@@ -303,7 +281,7 @@ class encoder {
       detail::put16(p + 1, static_cast<std::uint16_t>(chars));
       const auto* t = reinterpret_cast<const std::uint8_t*>(a.c_str());
       if (chars == n) {
-        copy_small(p + 3, t, n);
+        detail::copy_small(p + 3, t, n);
       } else {
         std::uint8_t* o = p + 3;
         for (std::size_t i = 0; i < n; ++i) {
@@ -321,12 +299,12 @@ class encoder {
       std::uint8_t* p = take(c, 2 + n);
       p[0] = small_atom_utf8_ext;
       p[1] = static_cast<std::uint8_t>(n);
-      copy_small(p + 2, reinterpret_cast<const std::uint8_t*>(a.c_str()), n);
+      detail::copy_small(p + 2, reinterpret_cast<const std::uint8_t*>(a.c_str()), n);
     } else {
       std::uint8_t* p = take(c, 3 + n);
       p[0] = atom_utf8_ext;
       detail::put16(p + 1, static_cast<std::uint16_t>(n));
-      copy_small(p + 3, reinterpret_cast<const std::uint8_t*>(a.c_str()), n);
+      detail::copy_small(p + 3, reinterpret_cast<const std::uint8_t*>(a.c_str()), n);
     }
   }
 
@@ -364,7 +342,7 @@ class encoder {
     std::uint8_t* p = take(c, 5 + n);
     p[0] = binary_ext;
     detail::put32(p + 1, static_cast<std::uint32_t>(n));
-    copy_small(p + 5, o->data, n);
+    detail::copy_small(p + 5, o->data, n);
     return true;
   }
 
@@ -495,7 +473,7 @@ class encoder {
           p[5] = o->tail_bits;
         }
         if (n <= Sink::inline_payload_max) {
-          copy_small(take(c, n), o->data, n);
+          detail::copy_small(take(c, n), o->data, n);
           return true;
         }
         if (n >= 65536) c = size_output(c);

@@ -54,4 +54,26 @@ inline std::uint64_t max_inflated_from(std::size_t n) noexcept {
   return std::uint64_t{n} * 1032u + 64u;
 }
 
+// Copies n bytes; short copies (atom texts, small binaries) without a call to memcpy.
+[[gnu::always_inline]] inline void copy_small(std::uint8_t* d, const std::uint8_t* s,
+                                              std::size_t n) noexcept {
+  if (n >= 8 && n <= 16) {
+    std::uint64_t a, b;
+    std::memcpy(&a, s, 8);
+    std::memcpy(&b, s + n - 8, 8);
+    std::memcpy(d, &a, 8);
+    std::memcpy(d + n - 8, &b, 8);
+  } else if (n >= 4 && n < 8) {
+    std::uint32_t a, b;
+    std::memcpy(&a, s, 4);
+    std::memcpy(&b, s + n - 4, 4);
+    std::memcpy(d, &a, 4);
+    std::memcpy(d + n - 4, &b, 4);
+  } else if (n < 4) {
+    for (std::size_t i = 0; i < n; ++i) d[i] = s[i];
+  } else {
+    std::memcpy(d, s, n);
+  }
+}
+
 }  // namespace erlnode::etf::detail
